@@ -1,0 +1,100 @@
+"""Checkpoints: one dict holding both networks, both optimizers, the AMP scaler, the epoch, the
+history, the config and the RNG states, written atomically so that a crash leaves a loadable file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError
+from .models import GModel
+from .paths import default_checkpoint_dir
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """torch.save into a temporary file beside `path`, fsync, then os.replace: at any moment
+    `path` is either the previous checkpoint or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint dict, or raise one CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no checkpoint there; train first (python -m bgremove_utils train) or pass another path."
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}); delete it and train again."
+        ) from None
+    if not isinstance(state, dict) or "generator" not in state or "config" not in state:
+        raise CheckpointError(f"{path}: not a bgremove_utils checkpoint (no generator or config in it).")
+    return state
+
+
+def strip_ddp_prefix(state_dict: dict) -> dict:
+    """Keys without DistributedDataParallel's `module.` prefix, so any checkpoint loads plainly."""
+    return {k.removeprefix("module."): v for k, v in state_dict.items()}
+
+
+def load_state(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike, what: str) -> None:
+    """`model.load_state_dict`, with a mismatch reported as a CheckpointError naming the file."""
+    try:
+        model.load_state_dict(strip_ddp_prefix(state_dict))
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise CheckpointError(
+            f"{path}: its {what} was made with another model configuration ({first}); "
+            "train with the same settings, or start afresh in another checkpoint_dir."
+        ) from None
+
+
+def load_generator(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> GModel:
+    """The trained GModel of a checkpoint (default: <project>/checkpoints/best.pt), in eval mode.
+    A checkpoint holding only `generator` and `config` is enough."""
+    path = Path(path) if path is not None else default_checkpoint_dir() / "best.pt"
+    state = load_checkpoint(path)
+    config = state["config"]
+    model = GModel(base_channels=config["base_channels"], depth=config["depth"], max_channels=config["max_channels"])
+    load_state(model, state["generator"], path, "generator")
+    model.image_size = config["image_size"]  # the size it was trained at, used by inference
+    return model.to(device).eval()
+
+
+def rng_state() -> dict:
+    """Every random number generator training touches, to resume exactly."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,31 @@
+"""The exceptions the package raises on purpose: each names the file or argument at fault and
+says what to do, so that a learner never has to read a traceback from inside Pillow or torch.
+"""
+
+
+class BgRemoveError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ImageError(BgRemoveError, ValueError):
+    """A file that is not a usable picture (empty, truncated, not an image, too large)."""
+
+
+class OutputError(BgRemoveError, OSError):
+    """An output that cannot or must not be written (it would replace an input, no space...)."""
+
+
+class CheckpointError(BgRemoveError, RuntimeError):
+    """A checkpoint that is missing, corrupt or made for another model configuration."""
+
+
+class DataError(BgRemoveError, ValueError):
+    """A data folder without usable pairs."""
+
+
+class ConfigError(BgRemoveError, ValueError):
+    """A training or model argument that cannot work; raised before any data is loaded."""
+
+
+class KaggleError(BgRemoveError, RuntimeError):
+    """The Kaggle download could not be done (credentials, network, partial download)."""

@@ -1,0 +1,61 @@
+"""The GAN's losses: BCE-with-logits for the adversarial game, plus L1 (and BCE) on the matte and
+L1 on the colour inside the object, the reconstruction terms weighted heavily as in pix2pix.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+IOU_W = float(os.environ.get("IOU_W", "0"))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """D wants real cut-outs scored 1 and generated ones 0. Labels are made `*_like` the logits,
+    so a short last batch or another image size needs nothing special."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return 0.5 * (real + fake)
+
+
+def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-pixel terms of G's prediction against the true cut-out, both (B, 4, H, W).
+
+    - `alpha_l1`: mean |alpha - true alpha|, the matte itself.
+    - `alpha_bce`: BCE with logits on the alpha logits: L1 alone through a sigmoid saturates
+      towards "all background" in the first steps and stops learning; BCE keeps its gradient.
+    - `colour_l1`: mean |RGB - true RGB| weighted by the true alpha (outside the object the
+      colour is undefined and comes from the photo at export time).
+    """
+    logits = logits.float()
+    rgb, alpha = torch.sigmoid(logits[:, :3]), torch.sigmoid(logits[:, 3:])
+    true_rgb, true_alpha = target[:, :3].float(), target[:, 3:].float()
+    weight = true_alpha.expand_as(rgb)
+    overlap = (alpha * true_alpha).flatten(1).sum(1)
+    union = (alpha + true_alpha - alpha * true_alpha).flatten(1).sum(1)
+    return {
+        "alpha_iou": 1 - ((overlap + 1) / (union + 1)).mean(),
+        "alpha_l1": F.l1_loss(alpha, true_alpha),
+        "alpha_bce": F.binary_cross_entropy_with_logits(logits[:, 3:], true_alpha),
+        "colour_l1": (weight * (rgb - true_rgb).abs()).sum() / weight.sum().clamp_min(1.0),
+    }
+
+
+def generator_loss(
+    fake_logits: torch.Tensor,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    l1_weight: float = 100.0,
+    adv_weight: float = 1.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """G's loss: fool D (BCE with logits against "real"), plus `l1_weight` x the reconstruction
+    terms. Returns the total and each term as a float for the history."""
+    adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    rec = reconstruction_losses(logits, target)
+    total = adv_weight * adv + l1_weight * (
+        rec["alpha_l1"] + rec["alpha_bce"] + rec["colour_l1"] + IOU_W * rec["alpha_iou"]
+    )
+    parts = {"g_adv": adv.item(), **{k: v.item() for k, v in rec.items()}}
+    return total, parts

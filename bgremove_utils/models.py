@@ -1,0 +1,129 @@
+"""The two networks of the GAN: a U-Net generator `GModel` that predicts RGB and an alpha matte,
+and a conditional residual discriminator `DModel` that scores patches of a candidate cut-out.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def norm_layer(channels: int) -> nn.Module:
+    """Instance norm with a learned scale and shift: each picture normalised on its own, so a
+    batch of very different photos does not blur the statistics (as pix2pix at batch size 1)."""
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+class Down(nn.Module):
+    """Encoder block: a strided 4x4 convolution halves the size, (B, C, H, W) -> (B, C', H/2, W/2)."""
+
+    def __init__(self, c_in: int, c_out: int, norm: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=not norm)
+        self.norm = norm_layer(c_out) if norm else nn.Identity()
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class Up(nn.Module):
+    """Decoder block: a 4x4 transpose convolution doubles the size, then the skip is concatenated:
+    (B, C, H, W) + skip (B, S, 2H, 2W) -> (B, C' + S, 2H, 2W)."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)
+        self.norm = norm_layer(c_out)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.act(self.norm(self.deconv(x))), skip], dim=1)
+
+
+class GModel(nn.Module):
+    """U-Net generator: photo (B, 3, H, W) in [0, 1] -> RGBA (B, 4, H, W) in [0, 1].
+
+    Each photo's colour channels are first standardised (zero mean, unit spread): photos differ
+    in palette and exposure, and what separates object from background is contrast, not colour.
+    `depth` strided convolutions halve the size down to H / 2**depth; as many transpose
+    convolutions bring it back, each joined by a skip connection to the encoder output of the
+    same size. The last layer gives four logits: RGB and alpha, each through a sigmoid.
+    """
+
+    def __init__(self, in_channels: int = 3, base_channels: int = 32, depth: int = 4, max_channels: int = 128):
+        super().__init__()
+        self.in_channels, self.depth = in_channels, depth
+        widths = [min(base_channels * 2**i, max_channels) for i in range(depth + 1)]
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+        self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(depth))
+        ups = []
+        for i in reversed(range(depth)):  # input: the deeper output (+ its skip, except at the bottom)
+            c_in = widths[i + 1] if i == depth - 1 else widths[i + 1] * 2
+            ups.append(Up(c_in, widths[i]))
+        self.ups = nn.ModuleList(ups)
+        self.head = nn.Conv2d(widths[0] * 2, 4, 3, padding=1)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The four output channels before the sigmoid, (B, 4, H, W); the losses use these."""
+        if x.shape[-1] % 2**self.depth or x.shape[-2] % 2**self.depth:
+            raise ValueError(
+                f"GModel of depth {self.depth} needs H and W divisible by {2**self.depth}, got {tuple(x.shape[-2:])}"
+            )
+        mean, spread = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True) + 0.05
+        skips = [self.stem((x - mean) / spread)]  # (B, C0, H, W)
+        for down in self.downs:
+            skips.append(down(skips[-1]))  # (B, Ci, H / 2**i, W / 2**i)
+        h = skips.pop()  # the bottleneck, (B, Cd, H / 2**depth, W / 2**depth)
+        for up in self.ups:
+            h = up(h, skips.pop())
+        return self.head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x))
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions added to their input: (B, C, H, W) -> (B, C, H, W)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            norm_layer(channels),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            norm_layer(channels),
+        )
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class DModel(nn.Module):
+    """Conditional PatchGAN discriminator built of residual blocks.
+
+    It sees the photo beside a candidate cut-out, (B, 3, H, W) + (B, 4, H, W), and returns a map
+    of patch logits (B, 1, H / 2**n_down, W / 2**n_down): no sigmoid (the loss is
+    BCEWithLogits) and no fixed-size head, so any input size divisible by 2**n_down works.
+    """
+
+    def __init__(self, in_channels: int = 3 + 4, base_channels: int = 32, n_down: int = 3, max_channels: int = 256):
+        super().__init__()
+        layers: list[nn.Module] = [Down(in_channels, base_channels, norm=False)]
+        c = base_channels
+        for _ in range(n_down - 1):
+            c_next = min(c * 2, max_channels)
+            layers += [ResBlock(c), Down(c, c_next)]
+            c = c_next
+        layers += [ResBlock(c), nn.Conv2d(c, 1, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, photo: torch.Tensor, rgba: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([photo, rgba], dim=1))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,43 @@
+"""Where the course keeps its data, checkpoints and outputs, whatever the working directory.
+
+A notebook runs from `notebooks/`, the CLI from the repository root, Colab from `/content`:
+all of them should find the same `data/` and `checkpoints/` folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The course's folder: $BGREMOVE_HOME, else the nearest parent of the working directory
+    holding this repository (`pyproject.toml` beside `bgremove_utils/`), else the working
+    directory itself."""
+    if os.environ.get("BGREMOVE_HOME"):
+        return Path(os.environ["BGREMOVE_HOME"]).expanduser()
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "bgremove_utils").is_dir():
+            return folder
+    return cwd
+
+
+def default_data_dir() -> Path:
+    return project_root() / "data"
+
+
+def default_sample_dir() -> Path:
+    return default_data_dir() / "sample"
+
+
+def default_kaggle_dir() -> Path:
+    return default_data_dir() / "kaggle"
+
+
+def default_checkpoint_dir() -> Path:
+    return project_root() / "checkpoints"
+
+
+def default_output_dir() -> Path:
+    return project_root() / "outputs"

@@ -1,0 +1,112 @@
+"""Figures for the course: pairs with their mattes, predictions beside the truth over a
+checkerboard, and the training curves. Each function returns its matplotlib figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .metrics import baseline_alpha, per_image_iou_mae, predict_alpha
+
+
+def checkerboard(height: int, width: int, square: int = 8) -> np.ndarray:
+    """A light grey checkerboard (H, W, 3) in [0, 1]: how image editors show transparency."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    light = ((yy // square + xx // square) % 2).astype(np.float32)
+    return np.repeat((0.75 + 0.2 * light)[..., None], 3, axis=-1)
+
+
+def over_checkerboard(rgb: np.ndarray | torch.Tensor, alpha: np.ndarray | torch.Tensor) -> np.ndarray:
+    """RGB (3, H, W) or (H, W, 3) with alpha (H, W) composited over a checkerboard, (H, W, 3)."""
+    rgb, alpha = _hwc(rgb), np.asarray(alpha, dtype=np.float32).squeeze()
+    square = max(2, rgb.shape[0] // 16)
+    return rgb * alpha[..., None] + checkerboard(*rgb.shape[:2], square) * (1 - alpha[..., None])
+
+
+def _hwc(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    array = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, np.float32)
+    return array.transpose(1, 2, 0) if array.ndim == 3 and array.shape[0] in (3, 4) else array
+
+
+def _collect(dataset, n_images: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n_images` (photo, target) items drawn at random from a data set, stacked."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(dataset), size=min(n_images, len(dataset)), replace=False)
+    items = [dataset[int(i)] for i in picks]
+    return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+
+
+def predict_and_compare(test_loader, n_images: int = 5, generator=None, seed: int | None = None, device=None):
+    """Rows of photo | prediction | ground truth for `n_images` random test images, cut-outs over
+    a checkerboard, each prediction titled with its IoU and MAE. Rerun it for other images
+    (or pass `seed` for the same ones). `generator`: a GModel or checkpoint path (default: the
+    course's best checkpoint)."""
+    from .inference import get_generator  # here, not at import: viz should not need a checkpoint
+
+    model = get_generator(generator, device)
+    photo, target = _collect(test_loader.dataset, n_images, seed)
+    alpha = predict_alpha(model, photo.to(next(model.parameters()).device)).cpu()
+    ious, maes = per_image_iou_mae(alpha, target[:, 3:])
+    fig, axes = plt.subplots(len(photo), 3, figsize=(7.5, 2.5 * len(photo)), squeeze=False)
+    for row, (x, y, a, iou, mae) in enumerate(zip(photo, target, alpha, ious, maes)):
+        panels = [
+            (_hwc(x), "input"),
+            (over_checkerboard(x, a), f"prediction  IoU {iou:.2f}  MAE {mae:.3f}"),
+            (over_checkerboard(y[:3], y[3]), "ground truth"),
+        ]
+        for ax, (image, title) in zip(axes[row], panels):
+            ax.imshow(np.clip(image, 0, 1))
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def show_pairs(dataset, n_images: int = 4, seed: int | None = 0, baseline: bool = False):
+    """Photo | cut-out over a checkerboard | alpha matte (| the colour-threshold baseline's matte)
+    for a few items of a PairedImageDataset."""
+    photo, target = _collect(dataset, n_images, seed)
+    columns = 4 if baseline else 3
+    fig, axes = plt.subplots(len(photo), columns, figsize=(2.5 * columns, 2.5 * len(photo)), squeeze=False)
+    guesses = baseline_alpha(photo) if baseline else None
+    for row, (x, y) in enumerate(zip(photo, target)):
+        panels = [(_hwc(x), "photo"), (over_checkerboard(y[:3], y[3]), "cut-out"), (y[3].numpy(), "alpha matte")]
+        if baseline:
+            iou = per_image_iou_mae(guesses[row : row + 1], y[None, 3:])[0][0]
+            panels.append((guesses[row, 0].numpy(), f"colour threshold, IoU {iou:.2f}"))
+        for ax, (image, title) in zip(axes[row], panels):
+            ax.imshow(np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: list[dict] | str | os.PathLike):
+    """Loss curves and validation IoU / MAE per epoch, from `train`'s history or its history.json."""
+    if not isinstance(history, list):
+        history = json.loads(Path(history).read_text())
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key, label in (
+        ("loss_d", "D loss"),
+        ("g_adv", "G adversarial"),
+        ("alpha_l1", "alpha L1"),
+        ("alpha_bce", "alpha BCE"),
+        ("colour_l1", "colour L1"),
+    ):
+        ax_loss.plot(epochs, [row[key] for row in history], label=label)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="training losses", yscale="log")
+    ax_loss.legend(fontsize=8)
+    ax_val.plot(epochs, [row["val_iou"] for row in history], label="IoU", color="tab:green")
+    ax_val.plot(epochs, [row["val_mae"] for row in history], label="MAE", color="tab:red")
+    ax_val.set(xlabel="epoch", title="validation", ylim=(0, 1))
+    ax_val.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

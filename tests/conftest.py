@@ -1,0 +1,38 @@
+"""Shared fixtures: the course's sample and one quick training run, made once per test session.
+
+Tests write only under pytest's tmp_path; the quick profile is selected for anything that trains
+(and for the notebooks nbval runs, whose kernels inherit this environment).
+"""
+
+import os
+
+import pytest
+
+os.environ.setdefault("BGREMOVE_PROFILE", "quick")
+os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def sample_root(tmp_path_factory):
+    """The default sample (600 pairs at 256 px), as the course makes it."""
+    from bgremove_utils.sample import make_sample
+
+    return make_sample(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+def quick_run(sample_root, tmp_path_factory):
+    """One run of the quick profile on the sample: (checkpoint folder, history)."""
+    from bgremove_utils.train import train
+
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    history = train(profile="quick", data_root=str(sample_root), checkpoint_dir=str(checkpoints), progress=False)
+    return checkpoints, history
+
+
+@pytest.fixture(scope="session")
+def quick_loaders(sample_root):
+    from bgremove_utils.data import make_loaders
+
+    return make_loaders(sample_root, image_size=64, batch_size=32, augment=False)

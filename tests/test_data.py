@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bgremove_utils.data import PairedImageDataset, detect_folders, estimate_alpha, find_pairs, make_loaders
+from bgremove_utils.errors import DataError
+
+
+def _photo(path, colour=(200, 30, 30), size=(40, 40)):
+    Image.new("RGB", size, colour).save(path)
+
+
+def test_pairs_files_by_stem_and_reports_orphans(tmp_path):
+    bg, no_bg = tmp_path / "bg", tmp_path / "no_bg"
+    bg.mkdir(), no_bg.mkdir()
+    for name in ("a.jpg", "B.PNG", "only_photo.png"):
+        _photo(bg / name)
+    for name in ("a.png", "b.png", "only_cutout.png"):
+        _photo(no_bg / name)
+    (bg / "notes.txt").write_text("not a picture")
+    with pytest.warns(UserWarning, match="2 file") as record:
+        pairs, orphans = find_pairs(bg, no_bg)
+    assert len(record) == 1  # warned once
+    assert [(p.name, t.name) for p, t in pairs] == [("a.jpg", "a.png"), ("B.PNG", "b.png")]
+    assert sorted(p.name for p in orphans) == ["only_cutout.png", "only_photo.png"]
+
+
+@pytest.mark.parametrize(
+    ("photos", "cutouts"),
+    [
+        ("with_bg", "no_bg"),
+        ("Images With Background", "Images With No Background"),
+        ("original", "without_background"),
+    ],
+)
+def test_detects_the_two_folders_by_their_usual_names(tmp_path, photos, cutouts):
+    (tmp_path / "data" / photos).mkdir(parents=True)
+    (tmp_path / "data" / cutouts).mkdir(parents=True)
+    found = detect_folders(tmp_path)
+    assert (found[0].name, found[1].name) == (photos, cutouts)
+
+
+def test_unknown_folder_names_ask_for_explicit_paths(tmp_path):
+    (tmp_path / "left").mkdir(), (tmp_path / "right").mkdir()
+    with pytest.raises(DataError, match="bg_path"):
+        detect_folders(tmp_path)
+
+
+def _rgba_cutout(path, size=32):
+    alpha = np.zeros((size, size), np.uint8)
+    alpha[8:24, 4:20] = 255
+    alpha[8:24, 20] = 128  # a soft edge
+    rgba = np.dstack([np.full((size, size, 3), 90, np.uint8), alpha])
+    Image.fromarray(rgba, "RGBA").save(path)
+    return alpha
+
+
+def test_rgba_target_gives_alpha_from_its_a_channel(tmp_path):
+    _photo(tmp_path / "x.jpg", size=(32, 32))
+    alpha = _rgba_cutout(tmp_path / "x.png")
+    _, target = PairedImageDataset([(tmp_path / "x.jpg", tmp_path / "x.png")], image_size=32)[0]
+    assert target.shape == (4, 32, 32)
+    torch.testing.assert_close(target[3], torch.from_numpy(alpha).float() / 255)
+
+
+def test_rgb_target_on_a_plain_background_gets_an_estimated_matte(tmp_path):
+    rgb = np.full((32, 32, 3), 255, np.uint8)  # white studio background
+    rgb[10:20, 6:26] = (30, 120, 200)
+    Image.fromarray(rgb).save(tmp_path / "y.png")
+    _photo(tmp_path / "y.jpg", size=(32, 32))
+    alpha = estimate_alpha(rgb)
+    assert alpha[15, 15] == 1.0 and alpha[2, 2] == 0.0
+    _, target = PairedImageDataset([(tmp_path / "y.jpg", tmp_path / "y.png")], image_size=32)[0]
+    assert target[3, 15, 15] == 1.0 and target[3, 2, 2] == 0.0
+    assert abs(target[3].mean().item() - (10 * 20) / (32 * 32)) < 0.01
+
+
+def test_joint_augmentation_keeps_photo_and_target_aligned(tmp_path):
+    size = 64
+    yy, xx = np.mgrid[0:size, 0:size]
+    inside = ((yy - 20) ** 2 + (xx - 40) ** 2) < 12**2  # an off-centre disc: flips and crops move it
+    photo = np.where(inside[..., None], 255, 0).astype(np.uint8).repeat(3, -1)
+    Image.fromarray(photo).save(tmp_path / "d.png")
+    cut = np.dstack([photo, (inside * 255).astype(np.uint8)])
+    (tmp_path / "t").mkdir()
+    Image.fromarray(cut, "RGBA").save(tmp_path / "t" / "d.png")
+    dataset = PairedImageDataset([(tmp_path / "d.png", tmp_path / "t" / "d.png")], image_size=size, augment=True)
+    moved = 0
+    for seed in range(12):
+        torch.manual_seed(seed)
+        x, y = dataset[0]
+        torch.testing.assert_close(x[0], y[3], atol=0.02, rtol=0)  # the photo's disc is where alpha is
+        moved += not torch.equal(y[3], dataset.targets[0, 3].float() / 255)
+    assert moved >= 6  # and the augmentation really changed the pictures
+
+
+def test_loaders_split_the_sample_and_batch_it(quick_loaders, sample_root):
+    assert [len(x.dataset) for x in quick_loaders] == [480, 60, 60]
+    photo, target = next(iter(quick_loaders.test))
+    assert photo.shape == (32, 3, 64, 64) and target.shape == (32, 4, 64, 64)
+    assert photo.dtype == torch.float32 and 0 <= photo.min() and photo.max() <= 1
+    assert quick_loaders.train.dataset.inputs.dtype == torch.uint8  # decoded once, kept small
+
+
+def test_loaders_from_explicit_folders_with_the_seed_names(tmp_path):
+    bg, no_bg = tmp_path / "photos", tmp_path / "cutouts"
+    bg.mkdir(), no_bg.mkdir()
+    for i in range(10):
+        _photo(bg / f"{i}.jpg")
+        _rgba_cutout(no_bg / f"{i}.png")
+    loaders = make_loaders(bg_path=bg, no_bg_path=no_bg, image_size=32, batch_size=4)
+    assert sum(len(x.dataset) for x in loaders) == 10 and len(loaders.test.dataset) >= 1

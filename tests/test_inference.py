@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from bgremove_utils.checkpoint import load_generator
+from bgremove_utils.errors import OutputError
+from bgremove_utils.inference import process_and_generate, process_folder
+
+
+@pytest.fixture(scope="module")
+def generator(quick_run):
+    return load_generator(quick_run[0] / "best.pt")
+
+
+def test_output_is_an_rgba_png_the_size_of_the_input(tmp_path, sample_root, generator):
+    photo = sorted((sample_root / "with_bg").glob("*.jpg"))[0]
+    big = tmp_path / "big.jpg"
+    Image.open(photo).resize((301, 203)).save(big)  # not square, not a multiple of anything
+    out = process_and_generate(big, tmp_path / "out" / "big.png", generator)
+    result = Image.open(out)
+    assert result.format == "PNG" and result.mode == "RGBA" and result.size == (301, 203)
+    rgb = np.asarray(result)[..., :3]
+    np.testing.assert_allclose(rgb.astype(float), np.asarray(Image.open(big).convert("RGB")).astype(float), atol=0)
+
+
+def test_alpha_follows_the_object(sample_root, tmp_path, generator):
+    stem = "sample_00000"
+    photo = next((sample_root / "with_bg").glob(stem + ".*"))
+    out = process_and_generate(photo, tmp_path / "a.png", generator)
+    predicted = np.asarray(Image.open(out))[..., 3] >= 128
+    truth = np.asarray(Image.open(sample_root / "no_bg" / f"{stem}.png"))[..., 3] >= 128
+    assert (predicted & truth).sum() / (predicted | truth).sum() > 0.5
+
+
+def test_refuses_to_write_over_its_input(tmp_path, generator):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(photo)
+    before = photo.read_bytes()
+    with pytest.raises(OutputError, match="input"):
+        process_and_generate(photo, photo, generator)
+    with pytest.raises(OutputError, match="input"):
+        process_and_generate(photo, tmp_path / "." / "photo.png", generator)
+    assert photo.read_bytes() == before
+
+
+def test_folder_export_reports_a_bad_file_and_goes_on(tmp_path, generator, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.new("RGB", (48, 32), (i * 60, 100, 200)).save(src / f"good{i}.jpg")
+    (src / "broken.png").write_bytes(b"this is not a png")
+    report = process_folder(src, tmp_path / "out", generator, progress=False)
+    assert sorted(p.name for p in report.written) == ["good0.png", "good1.png", "good2.png"]
+    assert [p.name for p, _ in report.failed] == ["broken.png"]
+    assert "broken.png" in capsys.readouterr().out
+    assert (src / "broken.png").read_bytes() == b"this is not a png"

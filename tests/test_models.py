@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+from bgremove_utils.losses import discriminator_loss, generator_loss
+from bgremove_utils.models import DModel, GModel, count_parameters
+
+
+@pytest.mark.parametrize(("size", "depth"), [(32, 3), (64, 4), (96, 5), (128, 4), (256, 6)])
+def test_generator_returns_rgba_in_unit_range_at_several_sizes_and_depths(size, depth):
+    torch.manual_seed(0)
+    g = GModel(base_channels=8, depth=depth).eval()
+    out = g(torch.rand(2, 3, size, size))
+    assert out.shape == (2, 4, size, size)  # RGB and alpha, not RGB alone
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_generator_rejects_a_size_its_depth_cannot_halve():
+    with pytest.raises(ValueError, match="divisible by 16"):
+        GModel(base_channels=8, depth=4)(torch.rand(1, 3, 40, 40))
+
+
+def test_generator_alpha_is_the_sigmoid_of_its_logits():
+    g = GModel(base_channels=8, depth=3).eval()
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(g(x), torch.sigmoid(g.logits(x)))
+
+
+@pytest.mark.parametrize("size", [32, 64, 96, 256])
+def test_discriminator_gives_a_patch_map_of_logits_at_any_size(size):
+    d = DModel(base_channels=8, n_down=3)
+    logits = d(torch.rand(3, 3, size, size), torch.rand(3, 4, size, size))
+    assert logits.shape == (3, 1, size // 8, size // 8)
+    # logits, not probabilities: BCEWithLogits must not see a second sigmoid
+    assert not isinstance(d.net[-1], torch.nn.Sigmoid)
+    assert logits.min() < 0 or logits.max() > 1 or logits.abs().max() > 0
+
+
+def test_losses_accept_a_short_last_batch():
+    d_real, d_fake = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4)  # 3 items, not a full batch
+    assert discriminator_loss(d_real, d_fake).isfinite()
+    total, parts = generator_loss(d_fake, torch.randn(3, 4, 32, 32), torch.rand(3, 4, 32, 32))
+    assert total.isfinite() and set(parts) >= {"g_adv", "alpha_l1", "alpha_bce", "colour_l1"}
+
+
+def test_discriminator_loss_gives_generator_gradient_when_discriminator_is_sure():
+    # With a sigmoid inside D fed to BCEWithLogits, a confident D would starve G of gradient.
+    fake_logits = torch.full((2, 1, 4, 4), -8.0, requires_grad=True)
+    loss, _ = generator_loss(fake_logits, torch.zeros(2, 4, 8, 8), torch.zeros(2, 4, 8, 8), l1_weight=0.0)
+    loss.backward()
+    assert fake_logits.grad.abs().mean() > 1e-3
+
+
+def test_depth_and_width_change_the_size_of_the_generator():
+    small, wide, deep = (
+        GModel(base_channels=8, depth=3),
+        GModel(base_channels=16, depth=3),
+        GModel(base_channels=8, depth=5),
+    )
+    assert count_parameters(small) < count_parameters(wide)
+    assert count_parameters(small) < count_parameters(deep)

@@ -1,0 +1,49 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {
+        r.split(";")[0].split("#")[0].strip() for r in project["dependencies"] + project["optional-dependencies"]["dev"]
+    }
+    listed = {
+        line.strip()[2:]
+        for line in (ROOT / "environment.yml").read_text().splitlines()
+        if line.strip().startswith("- ")
+        and line.strip()[2:] not in ("pip", "pip:", "-e .")
+        and not line.strip()[2:].startswith("python")
+    }
+    assert {_name(r): r for r in listed} == {_name(r): r for r in wanted}
+
+
+def test_ci_runs_the_test_command_the_readme_gives():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    demo, tests = blocks[0].strip(), blocks[1].strip()
+    assert demo.endswith("python -m bgremove_utils demo") and "pip install -e ." in demo
+    assert tests.endswith("pytest") and '".[dev]"' in tests
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert tests in ci_lines
+
+
+def test_readme_links_every_notebook():
+    readme = (ROOT / "README.md").read_text()
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert f"notebooks/{notebook.name}" in readme
+
+
+def test_command_line_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "bgremove_utils", "--help"], capture_output=True, text=True, check=True)
+    for command in ("make-sample", "download", "train", "evaluate", "predict", "demo"):
+        assert command in out.stdout

@@ -1,0 +1,109 @@
+import json
+
+import pytest
+import torch
+
+from bgremove_utils.checkpoint import load_checkpoint, load_generator
+from bgremove_utils.config import make_config
+from bgremove_utils.data import make_loaders
+from bgremove_utils.errors import CheckpointError, ConfigError
+from bgremove_utils.metrics import evaluate
+from bgremove_utils.train import GAN, train, train_step
+
+
+@pytest.fixture(scope="module")
+def tiny_loaders(tmp_path_factory):
+    from bgremove_utils.sample import make_sample
+
+    root = make_sample(tmp_path_factory.mktemp("tiny"), n_pairs=40, size=64)
+    return make_loaders(root, image_size=32, batch_size=8)
+
+
+def _tiny(tmp_path, **overrides):
+    base = dict(
+        profile="quick",
+        image_size=32,
+        base_channels=8,
+        d_channels=8,
+        depth=3,
+        epochs=2,
+        checkpoint_dir=str(tmp_path),
+        progress=False,
+        sample_every=1,
+    )
+    return {**base, **overrides}
+
+
+def test_a_few_training_steps_lower_the_l1_loss(tiny_loaders):
+    config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, lr_g=2e-3)
+    gan = GAN.build(config, torch.device("cpu"))
+    photo, target = next(iter(tiny_loaders.train))
+    first = train_step(photo, target, gan, config)["alpha_l1"]
+    for _ in range(30):
+        last = train_step(photo, target, gan, config)["alpha_l1"]
+    assert last < 0.7 * first
+
+
+def test_training_writes_checkpoints_history_and_samples(tmp_path, tiny_loaders):
+    history = train(loaders=tiny_loaders, **_tiny(tmp_path))
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert {"loss_d", "loss_g", "alpha_l1", "val_iou", "val_mae", "seconds"} <= set(history[0])
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 2 and state["config"]["image_size"] == 32
+    assert {"generator", "discriminator", "opt_g", "opt_d", "scaler", "rng"} <= set(state)
+    assert (tmp_path / "best.pt").is_file() and len(list((tmp_path / "samples").glob("*.png"))) == 2
+    assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
+
+
+def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_loaders):
+    constant = {"lr_schedule": "constant"}  # a schedule planned for 3 epochs would differ after 2 anyway
+    straight = train(loaders=tiny_loaders, **_tiny(tmp_path / "a", epochs=3, **constant))
+    train(loaders=tiny_loaders, **_tiny(tmp_path / "b", epochs=2, **constant))
+    resumed = train(loaders=tiny_loaders, resume=True, **_tiny(tmp_path / "b", epochs=3, **constant))
+    assert [row["epoch"] for row in resumed] == [1, 2, 3]
+    assert resumed[-1]["loss_g"] == pytest.approx(straight[-1]["loss_g"], rel=1e-5)
+    a = load_checkpoint(tmp_path / "a" / "last.pt")["generator"]
+    b = load_checkpoint(tmp_path / "b" / "last.pt")["generator"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+
+
+def test_resume_with_more_epochs_than_planned_stretches_the_schedule(tmp_path, tiny_loaders):
+    train(loaders=tiny_loaders, **_tiny(tmp_path, epochs=1))
+    history = train(loaders=tiny_loaders, resume=True, **_tiny(tmp_path, epochs=3))
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def test_resume_with_another_model_configuration_names_the_file(tmp_path, tiny_loaders):
+    train(loaders=tiny_loaders, **_tiny(tmp_path, epochs=1))
+    with pytest.raises(CheckpointError, match="last.pt.*base_channels"):
+        train(loaders=tiny_loaders, resume=True, **_tiny(tmp_path, base_channels=16))
+
+
+def test_a_generator_checkpoint_alone_is_enough_for_inference(tmp_path, tiny_loaders):
+    train(loaders=tiny_loaders, **_tiny(tmp_path, epochs=1))
+    state = load_checkpoint(tmp_path / "best.pt")
+    torch.save({"generator": state["generator"], "config": state["config"]}, tmp_path / "g_only.pt")
+    g = load_generator(tmp_path / "g_only.pt")
+    assert g(torch.rand(1, 3, 32, 32)).shape == (1, 4, 32, 32)
+
+
+def test_nonsense_arguments_fail_before_any_data_is_loaded(tmp_path):
+    for bad, match in [
+        ({"epochs": -1}, "epochs"),
+        ({"image_size": 100}, "image_size"),
+        ({"device": "cuda:7"}, "device"),
+        ({"batch_size": 0}, "batch_size"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            train(profile="quick", data_root=str(tmp_path / "nothing_here"), **bad)
+
+
+def test_quick_training_beats_the_trivial_baseline(quick_run, quick_loaders):
+    checkpoints, history = quick_run
+    results = evaluate(load_generator(checkpoints / "best.pt"), quick_loaders.test)
+    assert results["model"]["iou"] >= 0.75
+    assert results["model"]["iou"] > results["baseline"]["iou"] + 0.3
+    assert results["model"]["mae"] < results["baseline"]["mae"]
+    assert history[-1]["alpha_l1"] < history[0]["alpha_l1"]
