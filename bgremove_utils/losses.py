@@ -4,12 +4,10 @@ L1 on the colour inside the object, the reconstruction terms weighted heavily as
 
 from __future__ import annotations
 
-import os
 
 import torch
 import torch.nn.functional as F
 
-IOU_W = float(os.environ.get("IOU_W", "0"))
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -33,10 +31,7 @@ def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[st
     rgb, alpha = torch.sigmoid(logits[:, :3]), torch.sigmoid(logits[:, 3:])
     true_rgb, true_alpha = target[:, :3].float(), target[:, 3:].float()
     weight = true_alpha.expand_as(rgb)
-    overlap = (alpha * true_alpha).flatten(1).sum(1)
-    union = (alpha + true_alpha - alpha * true_alpha).flatten(1).sum(1)
     return {
-        "alpha_iou": 1 - ((overlap + 1) / (union + 1)).mean(),
         "alpha_l1": F.l1_loss(alpha, true_alpha),
         "alpha_bce": F.binary_cross_entropy_with_logits(logits[:, 3:], true_alpha),
         "colour_l1": (weight * (rgb - true_rgb).abs()).sum() / weight.sum().clamp_min(1.0),
@@ -55,7 +50,7 @@ def generator_loss(
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     rec = reconstruction_losses(logits, target)
     total = adv_weight * adv + l1_weight * (
-        rec["alpha_l1"] + rec["alpha_bce"] + rec["colour_l1"] + IOU_W * rec["alpha_iou"]
+        rec["alpha_l1"] + rec["alpha_bce"] + rec["colour_l1"]
     )
     parts = {"g_adv": adv.item(), **{k: v.item() for k, v in rec.items()}}
     return total, parts
