@@ -4,10 +4,8 @@ L1 on the colour inside the object, the reconstruction terms weighted heavily as
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
-
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -49,8 +47,6 @@ def generator_loss(
     terms. Returns the total and each term as a float for the history."""
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     rec = reconstruction_losses(logits, target)
-    total = adv_weight * adv + l1_weight * (
-        rec["alpha_l1"] + rec["alpha_bce"] + rec["colour_l1"]
-    )
+    total = adv_weight * adv + l1_weight * (rec["alpha_l1"] + rec["alpha_bce"] + rec["colour_l1"])
     parts = {"g_adv": adv.item(), **{k: v.item() for k, v in rec.items()}}
     return total, parts
