@@ -73,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=["full", "cpu", "quick"], help="default: cpu (quick when $CI is set)")
     p.add_argument("--out", help="where to put the results (default: outputs/demo)")
     p.add_argument("--checkpoint-dir", help="default: checkpoints/")
+
+    p = commands.add_parser("bench", help="speed beside plain baselines: data, training step, inference, time to IoU")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, a few iterations: checks it runs, not the speed")
+    p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the table and details as JSON")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cpu, and cuda too when there is a GPU")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
+    p.add_argument("--data-root", help="the sample pairs to use (default: the course's sample)")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant (minutes of compiling)")
+    p.add_argument("--max-train-seconds", type=float, default=600.0, help="cap of each time-to-quality run")
     return parser
 
 
@@ -159,6 +168,13 @@ def _cmd_predict(args) -> None:
         print(f"wrote {process_and_generate(args.input, args.output, args.checkpoint, device=args.device)}")
 
 
+def _cmd_bench(args) -> None:
+    from .bench import main as bench
+
+    options = {"data_root": args.data_root, "try_compile": not args.no_compile, "max_train_s": args.max_train_seconds}
+    bench(quick=args.quick, json_path=args.json_path, device=args.device, threads=args.threads, **options)
+
+
 def _cmd_demo(args) -> None:
     import matplotlib
 
@@ -211,6 +227,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
     "demo": _cmd_demo,
+    "bench": _cmd_bench,
 }
 
 
