@@ -100,6 +100,7 @@ def _cmd_download(args) -> None:
 
 
 def _cmd_train(args) -> None:
+    from .distributed import is_main
     from .train import train
 
     overrides = {
@@ -121,7 +122,7 @@ def _cmd_train(args) -> None:
         )
     }
     history = train(profile=args.profile, resume=args.resume, progress=not args.no_progress, **overrides)
-    if history:
+    if history and is_main():  # under torchrun: said once, by rank 0
         last = history[-1]
         print(f"epoch {last['epoch']}: val IoU {last['val_iou']:.3f}, MAE {last['val_mae']:.3f}")
 

@@ -34,7 +34,7 @@ class TrainConfig:
     d_down: int = 3
     # optimisation
     epochs: int = 20
-    batch_size: int = 16
+    batch_size: int = 16  # per process: under torchrun the global batch is batch_size x number of processes
     lr_g: float = 1e-4
     lr_d: float = 1e-5
     betas: tuple[float, float] = (0.5, 0.999)

@@ -1,5 +1,6 @@
 """Training the GAN on any device: `train_step` updates D then G on one batch; `train` runs the
-epochs with progress bars, validation, sample pictures and atomic, resumable checkpoints.
+epochs with progress bars, validation, sample pictures and atomic, resumable checkpoints, in one
+process or, under torchrun, in several with DistributedDataParallel (see distributed.py).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +16,11 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import load_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, make_config, resolve_device
-from .data import Loaders, make_loaders
+from .data import Loaders, check_batch_size, make_loaders
+from .distributed import DistInfo
 from .errors import CheckpointError
 from .losses import discriminator_loss, generator_loss
 from .metrics import composite, evaluate
@@ -35,6 +39,19 @@ class GAN:
     scaler: torch.amp.GradScaler
     device: torch.device
     amp: bool
+    dist: DistInfo | None = None  # under torchrun: this process's rank and the world size
+    g_logits: Callable | None = None  # what train_step calls: G's logits and D, plain or DDP-wrapped
+    d_train: Callable | None = None
+
+    def __post_init__(self):
+        self.g_logits = self.g.logits if self.g_logits is None else self.g_logits
+        self.d_train = self.d if self.d_train is None else self.d_train
+
+    def distribute(self, info: DistInfo) -> None:
+        """G and D in DistributedDataParallel: gradients averaged over all processes in backward.
+        `g` and `d` stay the plain modules, saved without DDP's `module.` prefix."""
+        self.dist = info
+        self.g_logits, self.d_train = distributed.wrap(self.g, self.d, info)
 
     @classmethod
     def build(cls, config: TrainConfig, device: torch.device) -> GAN:
@@ -73,17 +90,21 @@ def train_step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: Trai
     """One GAN update on a batch: photo (B, 3, H, W), target RGBA (B, 4, H, W).
 
     First D learns to tell the true cut-out from G's (G's output detached: this step must not
-    change G), then G learns to fool D while matching the true matte and colours."""
-    g, d, scaler = gan.g, gan.d, gan.scaler
+    change G), then G learns to fool D while matching the true matte and colours. Real and fake
+    go through D as one batch (D normalises each picture alone, so nothing mixes): one forward,
+    one backward, as DistributedDataParallel needs."""
+    d, scaler = gan.d, gan.scaler
     with gan.autocast():
-        logits = g.logits(photo)  # (B, 4, H, W)
+        logits = gan.g_logits(photo)  # (B, 4, H, W)
         fake = torch.sigmoid(logits)
-        loss_d = discriminator_loss(d(photo, target), d(photo, fake.detach()))
+        both = gan.d_train(torch.cat([photo, photo]), torch.cat([target, fake.detach()]))  # (2B, 1, h, w)
+        loss_d = discriminator_loss(*both.chunk(2))
     gan.opt_d.zero_grad(set_to_none=True)
     scaler.scale(loss_d).backward()
     scaler.step(gan.opt_d)
 
-    d.requires_grad_(False)  # G's step: gradients flow through D into G, D's weights stay
+    # G's step: gradients flow through D into G, D's weights stay (plain D: no DDP sync to wait for)
+    d.requires_grad_(False)
     with gan.autocast():
         loss_g, parts = generator_loss(d(photo, fake), logits, target, config.l1_weight, config.adv_weight)
     gan.opt_g.zero_grad(set_to_none=True)
@@ -131,69 +152,93 @@ def train(
     `train(profile="quick", epochs=3, checkpoint_dir="ckpt")`. Checkpoints go to
     `checkpoint_dir/last.pt` every epoch and `best.pt` on the best validation IoU; `resume=True`
     carries on from `last.pt`. Ctrl-C stops cleanly and returns the history so far."""
-    config = (
-        make_config(profile, **overrides)
-        if config is None
-        else make_config(config.profile, **{**config.to_dict(), **overrides})
-    )
+    with distributed.quiet_unless_main():  # under torchrun, each message once (from rank 0)
+        config = (
+            make_config(profile, **overrides)
+            if config is None
+            else make_config(
+                config.profile, **{k: v for k, v in {**config.to_dict(), **overrides}.items() if k != "profile"}
+            )
+        )
     device = resolve_device(config.device)
+    info = distributed.setup(device)  # None without torchrun: one process, as always
+    try:
+        return _run(config, info, resume, loaders, progress)
+    finally:
+        distributed.cleanup(info)
+
+
+def _run(config: TrainConfig, info: DistInfo | None, resume: bool, loaders: Loaders | None, progress: bool) -> list:
+    device = resolve_device(config.device) if info is None else info.device
+    main = info is None or info.is_main  # the one process that shows bars and writes files
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
     gan = GAN.build(config, device)
     if loaders is None:
-        loaders = make_loaders(
-            config.data_root,
-            config.bg_path,
-            config.no_bg_path,
-            config.image_size,
-            config.batch_size,
-            config.num_workers,
-            config.seed,
-            config.augment,
-        )
-    schedulers = _schedulers(gan, config, len(loaders.train))
+        with distributed.quiet_unless_main():
+            check_batch_size(config.batch_size, config.data_root, config.bg_path, config.no_bg_path, config.seed)
+            loaders = make_loaders(
+                config.data_root,
+                config.bg_path,
+                config.no_bg_path,
+                config.image_size,
+                config.batch_size,
+                config.num_workers,
+                config.seed,
+                config.augment,
+            )
     fixed_photo, fixed_target = (t[:6].to(device) for t in next(iter(loaders.val)))  # the same pictures each time
+    loaders = distributed.shard_loaders(loaders, info, config.seed)  # under torchrun: each process its own part
+    schedulers = _schedulers(gan, config, len(loaders.train))
     if loaders.train.generator is not None:
         loaders.train.generator.manual_seed(config.seed)  # the same shuffling for the same seed, run after run
     history, best_iou, start = [], -1.0, 0
-    if resume and (ckpt_dir / "last.pt").exists():  # last: it sets the random generators as they were
-        history, best_iou, start = _restore(ckpt_dir / "last.pt", gan, schedulers, loaders, config)
+    last = ckpt_dir / "last.pt"
+    if resume and distributed.exists_everywhere(last, info):
+        history, best_iou, start = _restore(last, gan, schedulers, loaders, config)  # last: it has the RNG states
+    if info is not None:
+        gan.distribute(info)  # after restoring: every process starts from the same weights
 
     epochs = tqdm(
         range(start, config.epochs),
-        desc=f"{config.profile} on {device.type}",
-        disable=not progress,
+        desc=f"{config.profile} on {device.type}" + (f" x{info.world_size}" if info else ""),
+        disable=not (progress and main),
         initial=start,
         total=config.epochs,
         unit="epoch",
     )
     try:
         for epoch in epochs:
-            row = _train_epoch(gan, config, loaders, schedulers, epoch, progress)
+            row = _train_epoch(gan, config, loaders, schedulers, epoch, progress and main)
             history.append(row)
             improved = row["val_iou"] > best_iou
             best_iou = max(best_iou, row["val_iou"])
-            state = _state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
-            save_checkpoint(state, ckpt_dir / "last.pt")
-            if improved:
-                save_checkpoint(state, ckpt_dir / "best.pt")
-            if config.sample_every and ((epoch + 1) % config.sample_every == 0 or epoch + 1 == config.epochs):
-                save_samples(gan.g, fixed_photo, fixed_target, ckpt_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
+            if main:
+                state = _state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
+                save_checkpoint(state, last)
+                if improved:
+                    save_checkpoint(state, ckpt_dir / "best.pt")
+                if config.sample_every and ((epoch + 1) % config.sample_every == 0 or epoch + 1 == config.epochs):
+                    path = ckpt_dir / "samples" / f"epoch_{epoch + 1:03d}.png"
+                    save_samples(gan.g, fixed_photo, fixed_target, path)
+            distributed.barrier(info)  # the checkpoint is complete before any process goes on
             epochs.set_postfix(
                 loss_g=f"{row['loss_g']:.3f}", loss_d=f"{row['loss_d']:.3f}", val_iou=f"{row['val_iou']:.3f}"
             )
     except KeyboardInterrupt:
-        print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is {ckpt_dir / 'last.pt'}.")
+        if main:
+            print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is {last}.")
     finally:
         epochs.close()
-    if history:
+    if history and main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         (ckpt_dir / "history.json").write_text(json.dumps(history, indent=1))
     return history
 
 
 def _train_epoch(gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: list, epoch: int, progress: bool) -> dict:
-    """One pass over the training data, then validation: one history row."""
-    start, sums, n = time.perf_counter(), {}, 0
+    """One pass over the training data, then validation: one history row (the same on every process)."""
+    start, sums, n, seen, info = time.perf_counter(), {}, 0, 0, gan.dist
+    distributed.start_epoch(loaders.train, epoch, config.seed, info)
     gan.g.train()
     gan.d.train()
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
@@ -201,11 +246,13 @@ def _train_epoch(gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: li
         target = target.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
         for key, value in train_step(photo, target, gan, config).items():
             sums[key] = sums.get(key, 0.0) + value
-        n += 1
+        n, seen = n + 1, seen + len(photo)
         for scheduler in schedulers:
             scheduler.step()
-    val = evaluate(gan.g, loaders.val, gan.device, baseline=False)["model"]
-    row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
+    means = distributed.mean_across(sums, n, info)  # over every process's steps
+    distributed.log_indices(loaders.train.sampler, seen, epoch, info)
+    val = evaluate(gan.g, loaders.val, gan.device, baseline=False)["model"]  # torchmetrics syncs across processes
+    row = {"epoch": epoch + 1, **means}
     row.update(val_iou=val["iou"], val_mae=val["mae"], val_psnr=val["psnr"], seconds=time.perf_counter() - start)
     return row
 

@@ -1,0 +1,152 @@
+"""Training under torchrun with DistributedDataParallel: two CPU processes (gloo) on a small sample."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from bgremove_utils import distributed
+from bgremove_utils.checkpoint import load_checkpoint, load_generator
+from bgremove_utils.config import make_config
+from bgremove_utils.data import make_loaders
+from bgremove_utils.errors import CheckpointError
+from bgremove_utils.inference import process_and_generate
+from bgremove_utils.losses import reconstruction_losses
+from bgremove_utils.metrics import evaluate
+from bgremove_utils.train import GAN, train
+
+TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _torchrun(root: Path, ckpt: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node=2 -m bgremove_utils train` on the CPU: 32 training pairs at 32 px,
+    4 a batch, so each process takes 16 pairs in 4 steps and nothing is dropped."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--nproc_per_node=2", "--standalone", "-m", "bgremove_utils", "train"]
+    command += ["--profile", "quick", "--image-size", "32", "--batch-size", "4", "--device", "cpu"]
+    command += ["--data-root", str(root), "--checkpoint-dir", str(ckpt), "--no-progress", *args]
+    clean = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**clean, **(env or {})})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    """One epoch on two processes: (sample root, checkpoint folder, indices folder, the run)."""
+    from bgremove_utils.sample import make_sample
+
+    tmp = tmp_path_factory.mktemp("ddp")
+    root = make_sample(tmp / "sample", n_pairs=40, size=64)  # 32 / 4 / 4 pairs
+    result = _torchrun(root, tmp / "ckpt", "--epochs", "1", env={distributed.INDICES_ENV: str(tmp / "indices")})
+    return root, tmp / "ckpt", tmp / "indices", result
+
+
+def test_the_two_processes_train_on_disjoint_halves_of_the_training_split(ddp_run):
+    _, _, indices, _ = ddp_run
+    seen = [json.loads((indices / f"indices_rank{r}.jsonl").read_text())["indices"] for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 16
+    assert not set(seen[0]) & set(seen[1])
+    assert set(seen[0]) | set(seen[1]) == set(range(32))
+
+
+def test_the_checkpoint_loads_in_one_process_and_the_loss_went_down(ddp_run, tmp_path):
+    root, ckpt, _, _ = ddp_run
+    state = load_checkpoint(ckpt / "best.pt")
+    assert not [k for k in [*state["generator"], *state["discriminator"]] if k.startswith("module.")]
+    photo = next((root / "with_bg").iterdir())
+    out = process_and_generate(photo, tmp_path / "cutout.png", generator=ckpt / "best.pt")
+    assert Image.open(out).mode == "RGBA" and Image.open(out).size == Image.open(photo).size
+
+    config = make_config(**state["config"])
+    loaders = make_loaders(root, image_size=32, batch_size=32, augment=False)
+
+    @torch.no_grad()
+    def loss(g) -> float:  # G's reconstruction loss over the training split
+        return sum(sum(reconstruction_losses(g.logits(x), y).values()).item() for x, y in loaders.train)
+
+    before = GAN.build(config, torch.device("cpu")).g.eval()  # the seeded start every process had
+    assert loss(load_generator(ckpt / "best.pt")) < 0.95 * loss(before)
+
+
+def test_validation_metrics_cover_the_whole_split_across_processes(ddp_run):
+    root, ckpt, _, _ = ddp_run
+    history = json.loads((ckpt / "history.json").read_text())
+    loaders = make_loaders(root, image_size=32, batch_size=32, augment=False)
+    alone = evaluate(load_generator(ckpt / "best.pt"), loaders.val, baseline=False)["model"]
+    assert history[0]["val_iou"] == pytest.approx(alone["iou"], abs=1e-3)
+    assert history[0]["val_mae"] == pytest.approx(alone["mae"], abs=1e-4)
+
+
+def test_only_rank_0_prints_and_writes(ddp_run):
+    _, ckpt, _, result = ddp_run
+    assert result.stdout.count("epoch 1: val IoU") == 1
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "history.json", "last.pt", "samples"]
+
+
+def test_resume_under_torchrun_carries_on_at_the_next_epoch(ddp_run, tmp_path):
+    root, ckpt, _, _ = ddp_run
+    first = json.loads((ckpt / "history.json").read_text())
+    resumed = tmp_path / "ckpt"
+    resumed.mkdir()
+    (resumed / "last.pt").write_bytes((ckpt / "last.pt").read_bytes())
+    _torchrun(root, resumed, "--epochs", "2", "--resume")
+    history = json.loads((resumed / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2] and history[0] == first[0]
+    assert load_checkpoint(resumed / "last.pt")["epoch"] == 2
+
+
+@pytest.fixture
+def one_thread():
+    """In-process training on one thread: tiny models gain nothing from more, and lose much on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tiny(tmp_path, tiny_root, **overrides):
+    base = dict(profile="quick", image_size=32, base_channels=8, d_channels=8, depth=3, epochs=1, batch_size=8)
+    return {**base, "data_root": str(tiny_root), "checkpoint_dir": str(tmp_path), "progress": False, **overrides}
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    from bgremove_utils.sample import make_sample
+
+    return make_sample(tmp_path_factory.mktemp("tiny"), n_pairs=40, size=64)
+
+
+def test_training_without_torchrun_starts_no_process_group(tmp_path, tiny_root, monkeypatch, one_thread):
+    for name in TORCHRUN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.setup(torch.device("cpu")) is None
+    history = train(**_tiny(tmp_path, tiny_root))
+    assert len(history) == 1 and not dist.is_initialized()
+
+
+def test_a_one_process_group_trains_with_ddp_and_is_destroyed_even_on_error(
+    tmp_path, tiny_root, monkeypatch, one_thread
+):
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
+    for name, value in {**env, "MASTER_PORT": str(_free_port())}.items():
+        monkeypatch.setenv(name, value)
+    history = train(**_tiny(tmp_path, tiny_root))
+    assert len(history) == 1 and not dist.is_initialized()
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    with pytest.raises(CheckpointError, match="base_channels"):
+        train(resume=True, **_tiny(tmp_path, tiny_root, base_channels=16))
+    assert not dist.is_initialized()
