@@ -107,3 +107,10 @@ def test_quick_training_beats_the_trivial_baseline(quick_run, quick_loaders):
     assert results["model"]["iou"] > results["baseline"]["iou"] + 0.3
     assert results["model"]["mae"] < results["baseline"]["mae"]
     assert history[-1]["alpha_l1"] < history[0]["alpha_l1"]
+
+
+def test_a_config_object_trains_and_arguments_override_it(tmp_path, tiny_loaders):
+    config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, epochs=5)
+    history = train(config, loaders=tiny_loaders, epochs=1, checkpoint_dir=str(tmp_path), progress=False)
+    assert len(history) == 1
+    assert load_checkpoint(tmp_path / "last.pt")["config"]["base_channels"] == 8
