@@ -4,11 +4,10 @@ history, the config and the RNG states, written atomically so that a crash leave
 
 from __future__ import annotations
 
+import glob
 import os
-import pickle
 import random
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,8 @@ from .paths import default_checkpoint_dir
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     """torch.save into a temporary file beside `path`, fsync, then os.replace: at any moment
-    `path` is either the previous checkpoint or the complete new one."""
+    `path` is either the previous checkpoint or the complete new one. Temporary files a killed
+    run left beside it are removed then (one run writes to a checkpoint folder at a time)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -34,6 +34,8 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     return path
 
 
@@ -46,9 +48,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         )
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+    except Exception as exc:  # truncated or corrupt: RuntimeError, EOFError, UnpicklingError, BadZipFile...
+        why = (str(exc).splitlines() or [""])[0][:120]
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}); delete it and train again."
+            f"{path}: not a readable checkpoint, damaged or of another program ({type(exc).__name__}: {why}); "
+            "delete it and train again."
         ) from None
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise CheckpointError(f"{path}: not a bgremove_utils checkpoint (no generator or config in it).")
@@ -64,7 +68,7 @@ def load_state(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike
     """`model.load_state_dict`, with a mismatch reported as a CheckpointError naming the file."""
     try:
         model.load_state_dict(strip_ddp_prefix(state_dict))
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:  # wrong shapes or names, or not a state dict
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise CheckpointError(
             f"{path}: its {what} was made with another model configuration ({first}); "
@@ -78,9 +82,16 @@ def load_generator(path: str | os.PathLike | None = None, device: str | torch.de
     path = Path(path) if path is not None else default_checkpoint_dir() / "best.pt"
     state = load_checkpoint(path)
     config = state["config"]
-    model = GModel(base_channels=config["base_channels"], depth=config["depth"], max_channels=config["max_channels"])
+    try:
+        model = GModel(**{key: config[key] for key in ("base_channels", "depth", "max_channels")})
+        image_size = int(config["image_size"])  # the size it was trained at, used by inference
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: its config lacks a usable model setting ({type(exc).__name__}: {exc}); "
+            "it was not written by this course's train(): train again."
+        ) from None
     load_state(model, state["generator"], path, "generator")
-    model.image_size = config["image_size"]  # the size it was trained at, used by inference
+    model.image_size = image_size
     return model.to(device).eval()
 
 

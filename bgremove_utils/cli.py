@@ -233,10 +233,18 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command: 0 when it worked, 2 with one `error: ...` line (no traceback) for any error
+    the package raises on purpose, 130 on Ctrl-C."""
+    for stream in (sys.stdout, sys.stderr):  # a file name the console cannot encode must not crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
     except BgRemoveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0

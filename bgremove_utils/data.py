@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import unicodedata
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +20,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from .download import download_kaggle  # noqa: F401  (part of the data API: data.download_kaggle)
-from .errors import DataError, ImageError
+from .errors import ConfigError, DataError, ImageError
 from .images import is_image_file, open_image
 from .paths import default_sample_dir
 from .sample import make_sample, read_manifest
@@ -68,6 +69,8 @@ def detect_folders(root: str | os.PathLike) -> tuple[Path, Path]:
     """Find the photo folder and the cut-out folder under `root`: the sample's manifest, else the
     usual names (the Kaggle set's among them), one or two levels down."""
     root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder; check the path, or run `python -m bgremove_utils make-sample`.")
     manifest = read_manifest(root)
     if manifest:
         return root / manifest["input_dir"], root / manifest["target_dir"]
@@ -84,13 +87,19 @@ def detect_folders(root: str | os.PathLike) -> tuple[Path, Path]:
     return inputs, targets
 
 
+def _stem_key(path: Path) -> str:
+    """A file's stem as compared for pairing: case and Unicode normal form ignored (macOS writes
+    "é" as e + accent, Windows as one letter)."""
+    return unicodedata.normalize("NFC", path.stem).casefold()
+
+
 def find_pairs(
-    bg_path: str | os.PathLike, no_bg_path: str | os.PathLike | None = None
+    bg_path: str | os.PathLike, no_bg_path: str | os.PathLike | None = None, warn: bool = True
 ) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Pair photos in `bg_path` with cut-outs in `no_bg_path` by file stem (extension and case
-    ignored). Returns (pairs, orphans); orphans are files with no partner (or a second file of
-    the same stem), reported once in a warning, never an error. With only a root folder, the
-    two folders are found by `detect_folders`."""
+    """Pair photos in `bg_path` with cut-outs in `no_bg_path` by file stem (extension, case and
+    Unicode form ignored). Returns (pairs, orphans); orphans are files with no partner (or a
+    second file of the same stem), reported once in a warning, never an error. With only a root
+    folder, the two folders are found by `detect_folders`."""
     if no_bg_path is None:
         bg_path, no_bg_path = detect_folders(bg_path)
     bg_path, no_bg_path = Path(bg_path), Path(no_bg_path)
@@ -102,7 +111,7 @@ def find_pairs(
     def by_stem(folder: Path) -> dict[str, Path]:
         files: dict[str, Path] = {}
         for path in sorted(p for p in folder.iterdir() if is_image_file(p)):
-            key = path.stem.casefold()
+            key = _stem_key(path)
             if key in files:
                 orphans.append(path)  # a second file of the same stem: which one is meant?
             else:
@@ -113,7 +122,7 @@ def find_pairs(
     pairs = [(inputs[k], targets[k]) for k in sorted(inputs) if k in targets]
     orphans += [inputs[k] for k in sorted(inputs) if k not in targets]
     orphans += [targets[k] for k in sorted(targets) if k not in inputs]
-    if orphans:
+    if orphans and warn:
         shown = ", ".join(p.name for p in orphans[:5]) + (", ..." if len(orphans) > 5 else "")
         warnings.warn(
             f"{len(orphans)} file(s) have no partner of the same stem and are left out: {shown}", stacklevel=2
@@ -217,6 +226,47 @@ def split_pairs(pairs: list[tuple[Path, Path]], root: Path | None, seed: int = 0
     random.Random(seed).shuffle(order)
     n_val = n_test = max(1, len(order) // 10)
     return {"train": order[n_val + n_test :], "val": order[:n_val], "test": order[n_val : n_val + n_test]}
+
+
+def find_splits(
+    data_root: str | os.PathLike | None = None,
+    bg_path: str | os.PathLike | None = None,
+    no_bg_path: str | os.PathLike | None = None,
+    seed: int = 0,
+    warn: bool = True,
+) -> dict[str, list[tuple[Path, Path]]]:
+    """The train/val/test pairs `make_loaders` serves for the same arguments, found and split
+    without decoding a picture (the default sample is made first if it is missing)."""
+    if bg_path is None:
+        root = Path(data_root) if data_root is not None else default_sample_dir()
+        if data_root is None and read_manifest(root) is None:
+            make_sample(root)
+        pairs, _ = find_pairs(root, warn=warn)
+    else:
+        root = Path(data_root) if data_root is not None else Path(bg_path).parent
+        pairs, _ = find_pairs(bg_path, no_bg_path, warn=warn)
+    if len(pairs) < 3:
+        raise DataError(f"{bg_path or root}: found {len(pairs)} pair(s); at least 3 are needed (train, val, test).")
+    return split_pairs(pairs, root, seed)
+
+
+def check_batch_size(
+    batch_size: int,
+    data_root: str | os.PathLike | None = None,
+    bg_path: str | os.PathLike | None = None,
+    no_bg_path: str | os.PathLike | None = None,
+    seed: int = 0,
+) -> None:
+    """A ConfigError when `batch_size` exceeds the training pairs, found before any is decoded."""
+    n_train = len(find_splits(data_root, bg_path, no_bg_path, seed, warn=False)["train"])
+    where = bg_path or data_root or default_sample_dir()
+    if n_train == 0:
+        raise DataError(f"{where}: no pairs in the training split; add pairs or check the manifest's split.")
+    if batch_size > n_train:
+        raise ConfigError(
+            f"batch_size={batch_size}: larger than the {n_train} training pair(s) in {where}; "
+            f"use batch_size={n_train} or less, or add pairs."
+        )
 
 
 def make_loaders(

@@ -5,8 +5,10 @@ one writes PNGs atomically so that a crash never leaves half a file.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, OutputError
 
+_UMASK = os.umask(0)  # read once, at import: os.umask can only be read by setting it
+os.umask(_UMASK)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
@@ -29,24 +33,52 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
+_OPEN_LOCK = threading.Lock()  # warnings.catch_warnings changes global state: one thread at a time
+_HINT = "replace or delete it, or re-save it as PNG or JPEG"
+
+
+def _open(path: Path) -> Image.Image:
+    """Image.open, with Pillow's decompression-bomb warning raised as an error (only the header is
+    read here, under the lock; decoding happens outside it, in parallel)."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _decode(path: Path) -> Image.Image:
+    """The picture at `path`, fully decoded and turned upright by its EXIF orientation."""
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not a picture; give a picture file (or a folder to the folder export).")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: the file is empty (0 bytes); {_HINT}.")
+    with _open(path) as image:
+        image.load()
+        return ImageOps.exif_transpose(image)
+
+
 def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image:
     """Decode `path` fully, turn it upright by its EXIF orientation and convert it to `mode`:
     "RGB" (transparency flattened onto white), "RGBA", or None for whichever of the two the file
-    has. Any failure becomes an `ImageError` that names the file."""
+    has. Any failure becomes an `ImageError` that names the file; the file is only read."""
     path = Path(path)
-    hint = "replace or delete it, or re-save it as PNG or JPEG"
     try:
-        if path.stat().st_size == 0:
-            raise ImageError(f"{path}: the file is empty (0 bytes); {hint}.")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
-                image = ImageOps.exif_transpose(image)
+        image = _decode(path)
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+            image = _to_8bit(image)
+        if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA", "RGBa", "La"):
+            image = image.convert("RGBA")
+        if mode is None:
+            mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        if image.mode == "RGBA" and mode == "RGB":
+            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, image).convert("RGB")
+        return image.convert(mode)
     except ImageError:
         raise
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ImageError(f"{path}: no such file; check the path.") from None
+    except PermissionError:
+        raise ImageError(f"{path}: cannot be read (permission denied); copy it somewhere readable.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
             f"{path}: the picture has more pixels than Pillow's safety limit ({Image.MAX_IMAGE_PIXELS:,}); "
@@ -54,22 +86,22 @@ def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image
         ) from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"{path}: not a picture Pillow can read (is it really a {path.suffix} file?); {hint}."
+            f"{path}: not a picture Pillow can read (is it really a {path.suffix} file?); {_HINT}."
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise ImageError(f"{path}: the picture is damaged or truncated ({exc}); {hint}.") from None
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        image = _to_8bit(image)
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("LA", "PA", "RGBa", "La"):
-        image = image.convert("RGBA")
-    if mode is None:
-        mode = "RGBA" if image.mode == "RGBA" else "RGB"
-    if image.mode == "RGBA" and mode == "RGB":
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, image).convert("RGB")
-    return image.convert(mode)
+    except MemoryError:
+        raise ImageError(f"{path}: too large to decode in the memory there is; shrink it first.") from None
+    except Exception as exc:  # truncated or corrupt: Pillow raises OSError, SyntaxError, ValueError, struct.error...
+        raise ImageError(f"{path}: the picture is damaged or truncated ({exc}); {_HINT}.") from None
+
+
+def _why_not_written(path: Path, exc: OSError) -> str:
+    """What went wrong writing `path` and what to do, for the usual OSErrors."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return f"{path}: could not be written, the disk is full ({reason}); free some space or choose another folder."
+    if exc.errno == errno.EISDIR or path.is_dir():
+        return f"{path}: is a folder; give a file name ending in .png."
+    return f"{path}: could not be written ({reason}); choose another output folder."
 
 
 def save_png_atomic(image: Image.Image, path: str | os.PathLike, compress_level: int = 1) -> Path:
@@ -81,17 +113,16 @@ def save_png_atomic(image: Image.Image, path: str | os.PathLike, compress_level:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise OutputError(
-            f"{path}: cannot write to folder {path.parent} ({exc.strerror}); choose another output folder."
+            f"{path}: cannot write to folder {path.parent} ({exc.strerror or exc}); choose another output folder."
         ) from None
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as an ordinary new file (mkstemp makes it private to the owner)
         with os.fdopen(fd, "wb") as handle:
             image.save(handle, format="PNG", compress_level=compress_level)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise OutputError(
-            f"{path}: could not be written ({exc.strerror or exc}); free some space or choose another folder."
-        ) from None
+        raise OutputError(_why_not_written(path, exc)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_generator
 from .config import resolve_device
-from .errors import BgRemoveError, OutputError
-from .images import is_image_file, open_image, save_png_atomic
+from .errors import BgRemoveError, ImageError, OutputError
+from .images import IMAGE_EXTENSIONS, is_image_file, open_image, save_png_atomic
 from .models import GModel
 from .paths import default_checkpoint_dir
 
@@ -57,11 +57,20 @@ def predict_matte(generator: GModel, photo: Image.Image, image_size: int | None 
 def cut_out(
     photo: Image.Image, generator: GModel | str | os.PathLike | None = None, device: str | None = None
 ) -> Image.Image:
-    """The RGBA cut-out of a picture in memory: its own colours, the network's alpha."""
+    """The RGBA cut-out of a picture in memory: its own colours, the network's alpha. A picture
+    that has transparency already keeps it (the network sees it over white, and its alpha is
+    multiplied into the network's)."""
     model = get_generator(generator, device)
+    own_alpha = None
+    if photo.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in photo.info:  # e.g. a palette's
+        photo = photo.convert("RGBA")
+        own_alpha = photo.getchannel("A")
+        photo = Image.alpha_composite(Image.new("RGBA", photo.size, (255, 255, 255, 255)), photo)
     photo = photo.convert("RGB")
-    alpha = Image.fromarray(predict_matte(model, photo), "L")
-    return Image.merge("RGBA", (*photo.split(), alpha))
+    alpha = predict_matte(model, photo)
+    if own_alpha is not None:
+        alpha = ((alpha.astype(np.uint16) * np.asarray(own_alpha) + 127) // 255).astype(np.uint8)
+    return Image.merge("RGBA", (*photo.split(), Image.fromarray(alpha, "L")))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -77,15 +86,19 @@ def process_and_generate(
     generator: GModel | str | os.PathLike | None = None,
     device: str | None = None,
 ) -> Path:
-    """Remove the background of one picture and save it as an RGBA PNG the size of the input.
+    """Remove the background of one picture and save it as an RGBA PNG the size of the input
+    (as displayed: EXIF rotation applied). Returns the path written.
 
     `generator` is a GModel or a checkpoint path (default: the course's best checkpoint). The
-    output is written atomically, its folder created; it may never be the input file itself."""
+    output is written atomically, its folder created; an existing folder as output gets
+    `<stem>.png` inside it. It may never be the input file itself, and the input is only read."""
     source, target = Path(input_image_path), Path(output_image_path)
+    if target.is_dir():
+        target = target / f"{source.stem}.png"
     if _same_file(source, target):
         raise OutputError(f"{target}: is the input picture itself; choose another output path so the input is kept.")
-    model = get_generator(generator, device)
-    return save_png_atomic(cut_out(open_image(source, "RGB"), model), target)
+    photo = open_image(source, None)  # RGB, or RGBA when the picture has transparency
+    return save_png_atomic(cut_out(photo, get_generator(generator, device)), target)
 
 
 @dataclass
@@ -113,9 +126,21 @@ def process_folder(
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise OutputError(f"{input_dir}: no such folder of pictures; check the path.")
+    files = sorted(p for p in input_dir.iterdir() if is_image_file(p))
+    if not files:
+        raise ImageError(
+            f"{input_dir}: no pictures in this folder (looked for {', '.join(sorted(IMAGE_EXTENSIONS))}); "
+            "check the path, or convert the pictures to PNG or JPEG."
+        )
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"{output_dir}: is a file, not a folder; choose another output folder.")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise OutputError(f"{output_dir}: cannot be made ({why}); choose another output folder.") from None
     model = get_generator(generator, device)
     report = FolderReport()
-    files = sorted(p for p in input_dir.iterdir() if is_image_file(p))
     inputs = {p.resolve() for p in files}
     for path in tqdm(files, desc="cutting out", unit="img", disable=not progress):
         target = output_dir / f"{path.stem}.png"
@@ -123,6 +148,10 @@ def process_folder(
             if target.resolve() in inputs:
                 raise OutputError(
                     f"{target}: would replace an input picture; choose an output folder apart from the inputs."
+                )
+            if target in report.written:
+                raise OutputError(
+                    f"{target}: already written from another picture named {path.stem}; rename one of them."
                 )
             report.written.append(process_and_generate(path, target, model))
         except BgRemoveError as exc:

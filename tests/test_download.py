@@ -198,3 +198,27 @@ def test_colab_secrets_are_used_when_not_in_the_environment(monkeypatch, tmp_pat
     fake_download(monkeypatch, lambda path: (seen.update(os.environ), (path / "a.png").write_bytes(b"")))
     assert (download_kaggle(tmp_path / "kaggle") / MARKER).is_file()
     assert seen["KAGGLE_USERNAME"] == "learner" and "KAGGLE_API_TOKEN" not in seen
+
+
+@pytest.mark.parametrize("failure", ["no_credentials", "no_network", "partial_download"])
+def test_sample_data_still_loads_after_a_kaggle_error(monkeypatch, tmp_path: Path, failure: str) -> None:
+    from bgremove_utils.data import make_loaders
+    from bgremove_utils.sample import make_sample
+
+    if failure != "no_credentials":
+        monkeypatch.setenv("KAGGLE_USERNAME", "learner")
+        monkeypatch.setenv("KAGGLE_KEY", "0123456789abcdef")
+
+        def fail(path: Path) -> None:
+            if failure == "partial_download":
+                (path / "part.zip").write_bytes(b"PK\x03\x04 truncated")
+                raise zipfile.BadZipFile("File is not a zip file")
+            raise requests.exceptions.ConnectionError("Failed to resolve 'api.kaggle.com'")
+
+        fake_download(monkeypatch, fail)
+    with pytest.raises(KaggleError, match="make-sample"):
+        download_kaggle(tmp_path / "kaggle")
+    loaders = make_loaders(make_sample(tmp_path / "sample", n_pairs=12, size=64), image_size=32, batch_size=4)
+    assert [len(loader.dataset) for loader in loaders] == [len(loader.dataset.pairs) for loader in loaders]
+    assert sum(len(loader.dataset) for loader in loaders) == 12
+    assert next(iter(loaders.train))[0].shape == (4, 3, 32, 32)
