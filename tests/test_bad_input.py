@@ -449,22 +449,24 @@ def test_cli_predict_writes_or_prints_one_error_line(case, tmp_path, checkpoint,
     assert snapshot(tmp_path / "in") == before
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def test_cli_shows_one_error_line_and_no_traceback_for_a_bad_picture(tmp_path, checkpoint):
+    bad = make(tmp_path, "text_named_png")
+    command = [sys.executable, "-m", "bgremove_utils", "predict", str(bad), str(tmp_path / "out.png")]
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "bgremove_utils", *args], capture_output=True, text=True, env=env)
-
-
-def test_cli_shows_no_traceback_for_a_bad_picture_or_a_bad_folder(tmp_path, checkpoint):
-    bad = make(tmp_path / "one", "text_named_png")
-    done = run_cli("predict", str(bad), str(tmp_path / "out.png"), "--checkpoint", str(checkpoint))
-    assert done.returncode == 2
+    done = subprocess.run([*command, "--checkpoint", str(checkpoint)], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"error: {bad}: not a picture") and done.stderr.count("\n") == 1
+
+
+def test_cli_folder_export_goes_on_past_bad_files_then_exits_1(tmp_path, checkpoint, capsys):
     for case in ("truncated_jpeg", "empty", "spaces_non_ascii", "exif_rotated"):
         make(tmp_path / "many", case)
-    done = run_cli("predict", str(tmp_path / "many"), str(tmp_path / "out"), "--checkpoint", str(checkpoint))
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stdout.startswith("2 cut-out(s) written, 2 file(s) failed")
-    assert "empty.png" in done.stdout and "cut_short_jpeg.jpg" in done.stdout
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(tmp_path / "many"), str(tmp_path / "out"), "--checkpoint", str(checkpoint)])
+    assert info.value.code == 1
+    printed = capsys.readouterr()
+    assert printed.out.startswith("2 cut-out(s) written, 2 file(s) failed") and "Traceback" not in printed.err
+    assert "empty.png" in printed.out and "cut_short_jpeg.jpg" in printed.out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["exif.png", "my phöto ü 日本.png"]
 
 
