@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("demo", help="the whole course end to end on the sample, in a few minutes")
     p.add_argument("--profile", choices=["full", "cpu", "quick"], help="default: cpu (quick when $CI is set)")
+    p.add_argument("--epochs", type=int, help="overrides the profile's number of epochs")
     p.add_argument("--out", help="where to put the results (default: outputs/demo)")
     p.add_argument("--checkpoint-dir", help="default: checkpoints/")
 
@@ -194,7 +195,7 @@ def _cmd_demo(args) -> None:
     start = time.perf_counter()
     print(f"1/4 sample data in {make_sample()}")
     print(f"2/4 training, profile '{profile}'")
-    history = train(profile=profile, checkpoint_dir=str(ckpt))
+    history = train(profile=profile, checkpoint_dir=str(ckpt), epochs=args.epochs)
     from .checkpoint import load_generator
 
     generator = load_generator(ckpt / "best.pt")

@@ -1,0 +1,55 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def _cli(*args, cwd=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "bgremove_utils", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def test_demo_runs_the_course_end_to_end_and_says_where_everything_is(tmp_path):
+    result = _cli("demo", "--profile", "quick", "--epochs", "2", env={"BGREMOVE_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    demo = tmp_path / "outputs" / "demo"
+    cutouts = sorted((demo / "cutouts").glob("*.png"))
+    assert len(cutouts) == 60  # every test photo
+    first = Image.open(cutouts[0])
+    assert first.mode == "RGBA" and first.size == (256, 256)
+    metrics = json.loads((demo / "metrics.json").read_text())
+    assert {"model", "baseline"} <= set(metrics) and 0 <= metrics["model"]["iou"] <= 1
+    assert (demo / "predict_and_compare.png").stat().st_size > 10_000
+    assert (tmp_path / "checkpoints" / "best.pt").is_file()
+    for path in (demo / "cutouts", demo / "predict_and_compare.png", tmp_path / "checkpoints"):
+        assert str(path) in result.stdout
+
+
+def test_evaluate_prints_the_model_beside_the_baseline(quick_run, sample_root):
+    result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:] if line.strip()}
+    assert float(lines["model"][0]) > float(lines["baseline"][0])
+
+
+def test_predict_cuts_out_a_file(quick_run, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(photo)
+    result = _cli("predict", photo, tmp_path / "cut.png", "--checkpoint", quick_run[0] / "best.pt")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "cut.png").size == (70, 50)
+
+
+def test_a_missing_checkpoint_is_one_clear_line_not_a_traceback(tmp_path):
+    result = _cli("predict", tmp_path / "x.jpg", tmp_path / "y.png", "--checkpoint", tmp_path / "none.pt")
+    assert result.returncode != 0
+    assert "none.pt" in result.stderr and "train" in result.stderr and "Traceback" not in result.stderr
