@@ -1,0 +1,32 @@
+"""Settings for every test run from the repository root, the notebooks nbval executes included.
+
+The kernels nbval starts inherit this process's environment: they train the quick profile, and
+they keep their data, checkpoints and outputs in one temporary course folder ($BGREMOVE_HOME),
+so that running the tests never replaces a learner's own checkpoints/best.pt.
+"""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+os.environ.setdefault("BGREMOVE_PROFILE", "quick")  # the notebooks train the quick profile under CI
+os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")  # silences jupyter_core's path-migration warning
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    """Start each notebook's kernel (nbval does it while setting up the first cell) with
+    $BGREMOVE_HOME set to a folder shared by all notebooks of this run, removed at the end."""
+    if item.path.suffix != ".ipynb" or "BGREMOVE_HOME" in os.environ:
+        return (yield)
+    if not hasattr(item.config, "_course_home"):
+        item.config._course_home = tempfile.mkdtemp(prefix="bgremove-notebooks-")
+        item.config.add_cleanup(lambda: shutil.rmtree(item.config._course_home, ignore_errors=True))
+    os.environ["BGREMOVE_HOME"] = item.config._course_home
+    try:
+        return (yield)
+    finally:
+        del os.environ["BGREMOVE_HOME"]  # only the kernels see it, not the package's own tests

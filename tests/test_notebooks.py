@@ -1,0 +1,87 @@
+"""The notebooks as chapters: badge, title, summary, short cells, stored outputs. nbval runs them
+(see pyproject.toml); these tests check what a learner sees on the repository page."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHAPTERS = [
+    "01_data_exploration.ipynb",
+    "02_model_building.ipynb",
+    "03_training.ipynb",
+    "04_predict_and_compare.ipynb",
+    "05_rgba_export.ipynb",
+]
+BADGE = "https://colab.research.google.com/github/bgremove-course/bgremove-gan/blob/main/notebooks/{name}"
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+
+def _cells(path: Path, kind: str | None = None) -> list[dict]:
+    cells = json.loads(path.read_text())["cells"]
+    return [cell for cell in cells if kind is None or cell["cell_type"] == kind]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def _text(output: dict) -> str:
+    text = output.get("text") or output.get("data", {}).get("text/plain", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def test_the_course_has_its_five_chapters_in_order():
+    assert [path.name for path in NOTEBOOKS] == CHAPTERS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_opens_with_a_colab_badge_and_a_title(path):
+    first = _cells(path)[0]
+    assert first["cell_type"] == "markdown"
+    assert BADGE.format(name=path.name) in _source(first)
+    assert any(line.startswith("# ") for line in _source(first).splitlines())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_ends_with_a_summary_and_exercises(path):
+    headings = [line for cell in _cells(path, "markdown") for line in _source(cell).splitlines()]
+    assert "## Summary" in headings and "## Try this" in headings
+    assert "What you will learn" in _source(_cells(path)[0])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_code_cell_is_longer_than_30_lines(path):
+    lengths = [len(_source(cell).splitlines()) for cell in _cells(path, "code")]
+    assert max(lengths) <= 30, f"a cell of {max(lengths)} lines: move that code into bgremove_utils"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_install_runs_in_colab_only(path):
+    setup = next(_source(cell) for cell in _cells(path, "code") if "pip install" in _source(cell))
+    guard, install = setup.index('if "google.colab" in sys.modules:'), setup.index("pip install")
+    assert guard < install and "drive.mount" not in json.dumps(_cells(path))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_carries_its_outputs_without_errors(path):
+    notebook = json.loads(path.read_text())
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    assert path.stat().st_size < 2 * 1024 * 1024
+    code = _cells(path, "code")
+    assert all(cell["execution_count"] is not None for cell in code), "run the notebook before committing it"
+    assert not [out for cell in code for out in cell["outputs"] if out["output_type"] == "error"]
+    assert any(out.get("data", {}).keys() & {"image/png", "image/jpeg"} for cell in code for out in cell["outputs"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_compared_cells_print_only_what_is_the_same_every_run(path):
+    checked = [cell for cell in _cells(path, "code") if _source(cell).startswith(CHECK)]
+    for cell in checked:
+        texts = [_text(out) for out in cell["outputs"]]
+        assert texts, f"a compared cell without a stored output:\n{_source(cell)}"
+        assert not any(out["output_type"] == "stream" and out["name"] == "stderr" for out in cell["outputs"])
+        assert not any(marker in text for text in texts for marker in ("it/s", "s/it", " at 0x", "\r"))
+    assert checked, "mark the cells with deterministic output (shapes, counts) with " + CHECK
