@@ -50,6 +50,7 @@ def test_predict_cuts_out_a_file(quick_run, tmp_path):
 
 
 def test_a_missing_checkpoint_is_one_clear_line_not_a_traceback(tmp_path):
+    Image.new("RGB", (20, 20)).save(tmp_path / "x.jpg")
     result = _cli("predict", tmp_path / "x.jpg", tmp_path / "y.png", "--checkpoint", tmp_path / "none.pt")
     assert result.returncode != 0
     assert "none.pt" in result.stderr and "train" in result.stderr and "Traceback" not in result.stderr
