@@ -33,6 +33,7 @@ from .train import GAN, amp_dtype, train, train_step
 # Peak dense fp16/bf16 tensor TFLOP/s by device name, first match wins; any other GPU: unknown.
 GPU_PEAK_TFLOPS = {"H100 PCIe": 756, "H100": 989, "H200": 989, "A100": 312, "L40S": 362, "L40": 181, "L4": 121}
 GPU_PEAK_TFLOPS |= {"A10": 125, "T4": 65}
+SECTIONS = ("data", "step", "inference", "quality")
 QUICK = {"image_size": 32, "base_channels": 8, "max_channels": 32, "depth": 3, "d_channels": 8, "batch_size": 8}
 
 
@@ -145,7 +146,7 @@ def bench_step(config: TrainConfig, device, batch, n: int, conv: tuple, try_comp
     """Images/s and GFLOP/s of a whole GAN step (D then G), ours vs float32 NCHW eager, against the
     conv ceiling measured now; then each trick alone, to see what wins."""
     with FlopCounterMode(display=False) as counter:
-        train_step(*batch, GAN.build(replace(config, amp=False), device), config)
+        train_step(*(t.to(device) for t in batch), GAN.build(replace(config, amp=False), device), config)
     flops, low = counter.get_total_flops(), str(amp_dtype(device) or "fp32").removeprefix("torch.")
     plain, _ = time_step(config, device, batch, n, amp=False, channels_last=False)
     ours, _ = time_step(config, device, batch, n, amp=True, channels_last=True)
@@ -179,9 +180,10 @@ def bench_step(config: TrainConfig, device, batch, n: int, conv: tuple, try_comp
 def _split(generator: GModel, path: Path, n: int, tmp: Path) -> dict[str, float]:
     """Median seconds of each part of process_and_generate on one picture."""
     image = open_image(path)
-    rgba, x = cut_out(image, generator), torch.rand(1, 3, generator.image_size, generator.image_size)
+    device = next(generator.parameters()).device
+    rgba, x = cut_out(image, generator), torch.rand(1, 3, generator.image_size, generator.image_size, device=device)
     with torch.no_grad():
-        network = _median_time(partial(generator, x.to(next(generator.parameters()).device)), n)
+        network = _median_time(partial(generator, x), n, device)
     return {
         "decode": _median_time(partial(open_image, path), n),
         "network": network,
@@ -224,6 +226,8 @@ def bench_quality(kwargs: dict, thresholds, cap: float) -> tuple[list[Row], dict
         while time.perf_counter() - start < min(cap, 2 * ours_wall) and _best(plain) < thresholds[-1]:
             overrides = {**kwargs, **seed, "epochs": len(plain) + chunk}
             plain = train(checkpoint_dir=f"{tmp}/plain", resume=True, **common, **overrides)
+            if len(plain) < overrides["epochs"]:
+                break  # stopped with Ctrl-C
     trained = {"ours": sum(r["seconds"] for r in ours), "plain": sum(r["seconds"] for r in plain)}
 
     def reach(history, threshold):  # seconds of the epochs up to the first that reached it
@@ -249,34 +253,44 @@ def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     with contextlib.suppress(OSError):
-        return next(ln.split(":")[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next((ln.split(":")[1].strip() for ln in lines if ln.startswith("model name")), "cpu")
     return "cpu"
 
 
-def run(device: str = "cpu", quick: bool = False, data_root=None, try_compile=True, max_train_s=600.0) -> dict:
-    """Every measurement on one device at its profile (cpu; full on CUDA); `quick`: tiny sizes and
-    a few iterations, to check the structure, not the figures."""
+def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s=600.0, sections=SECTIONS) -> dict:
+    """The `sections` on one device at its profile (cpu; full on CUDA); `quick`: tiny sizes and a
+    few iterations, to check the structure, not the figures."""
     dev, name = torch.device(device), "quick" if quick else "full" if device.startswith("cuda") else "cpu"
+    rows, details, n = [], {}, 1 if quick else 10
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = make_sample(tmp / "sample", n_pairs=40, size=64) if quick else Path(data_root or make_sample())
-        config, n = make_config(name, device=device, **(QUICK if quick else {})), 1 if quick else 10
-        pairs, _ = find_pairs(root)
-        data_row, dataset = bench_data(pairs, config, 2 if quick else 30)
-        batch = next(iter(DataLoader(dataset, batch_size=config.batch_size)))
-        conv = (1, 32) if quick else (8, 128)
-        step_rows, step_info = bench_step(config, dev, batch, n, conv, try_compile and not quick)
-        generator = GModel(**config.model_kwargs()).to(dev).eval()
-        generator.image_size = config.image_size
-        sizes = [(128, 96), (256, 192)] if quick else [(1024, 768), (3000, 2000)]
-        inference_rows, split = bench_inference(generator, pairs[0][0], sizes, 1 if quick else 5, tmp)
-        kwargs = {"profile": name, "data_root": str(root), "device": device, **(QUICK | {"epochs": 1} if quick else {})}
-        quality_rows, quality = bench_quality(kwargs, (0.90, 0.95), 60 if quick else max_train_s)
+        config, (pairs, _) = make_config(name, device=device, **(QUICK if quick else {})), find_pairs(root)
+        if "data" in sections:
+            data_row, dataset = bench_data(pairs, config, 2 if quick else 30)
+            rows.append(data_row)
+        else:
+            dataset = PairedImageDataset(pairs[: config.batch_size], config.image_size)
+        if "step" in sections:
+            batch = next(iter(DataLoader(dataset, batch_size=config.batch_size)))
+            conv = (1, 32) if quick else (8, 128)
+            step_rows, details["step"] = bench_step(config, dev, batch, n, conv, try_compile and not quick)
+            rows += step_rows
+        if "inference" in sections:
+            generator = GModel(**config.model_kwargs()).to(dev).eval()
+            generator.image_size = config.image_size
+            sizes = [(128, 96), (256, 192)] if quick else [(1024, 768), (3000, 2000)]
+            inference_rows, details["inference_split_s"] = bench_inference(generator, pairs[0][0], sizes, n, tmp)
+            rows += inference_rows
+        if "quality" in sections:
+            kwargs = {"profile": name, "data_root": str(root), "device": device}
+            kwargs |= QUICK | {"epochs": 1} if quick else {}
+            quality_rows, details["time_to_quality"] = bench_quality(kwargs, (0.90, 0.95), 60 if quick else max_train_s)
+            rows += quality_rows
     shape = f"{config.image_size} px, batch {config.batch_size}, G {config.base_channels}-{config.max_channels}"
     meta = {"device": dev.type, "hardware": _hardware(dev), "threads": torch.get_num_threads(), "profile": name}
     meta |= {"config": f"{shape} depth {config.depth}, D {config.d_channels}", "torch": torch.__version__}
-    rows = [data_row, *step_rows, *inference_rows, *quality_rows]
-    details = {"step": step_info, "inference_split_s": split, "time_to_quality": quality}
     return {"meta": {**meta, "quick": quick}, "rows": [row.to_dict() for row in rows], "details": details}
 
 
@@ -298,7 +312,7 @@ def format_table(result: dict) -> str:
         ratio, met = f"{r['ratio']:.2f}x" if r["ratio"] else "-", {True: "ok", False: "MISS", None: ""}[r["met"]]
         line = f"{r['name']:30s} {r['unit']:9s} {_fmt(r['ours']):>8s} {_fmt(r['plain']):>8s} {ratio:>7s}  "
         lines.append(f"{line}{r['target']:8s} {met:4s} {r['note']}".rstrip())
-    for size, parts in result["details"]["inference_split_s"].items():
+    for size, parts in result["details"].get("inference_split_s", {}).items():
         lines.append(f"inference {size}, seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@ are not checked (timed tests are not benchmarks): `python -m bgremove_utils benc
 import contextlib
 import io
 import json
+import tempfile
 
 import pytest
 
@@ -17,11 +18,16 @@ COLUMNS = {"name", "unit", "ours", "plain", "ratio", "higher_is_better", "target
 @pytest.fixture(scope="module")
 def quick_bench(tmp_path_factory):
     """(printed table, JSON) of one quick run on the CPU; one thread keeps it short on a busy machine."""
-    path = tmp_path_factory.mktemp("bench") / "out" / "bench.json"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["bench", "--quick", "--device", "cpu", "--threads", "1", "--json", str(path)]) == 0
-    return printed.getvalue(), json.loads(path.read_text())
+    folder, printed, tempdir = tmp_path_factory.mktemp("bench"), io.StringIO(), tempfile.tempdir
+    tempfile.tempdir = str(folder)  # its sample and outputs go under pytest's tmp_path too
+    try:
+        with contextlib.redirect_stdout(printed):
+            assert (
+                main(["bench", "--quick", "--device", "cpu", "--threads", "1", "--json", f"{folder}/bench.json"]) == 0
+            )
+    finally:
+        tempfile.tempdir = tempdir
+    return printed.getvalue(), json.loads((folder / "bench.json").read_text())
 
 
 def test_quick_bench_writes_each_section_beside_its_baseline_with_the_ratio(quick_bench):
