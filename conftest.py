@@ -6,7 +6,6 @@ so that running the tests never replaces a learner's own checkpoints/best.pt.
 """
 
 import os
-import shutil
 import tempfile
 
 import pytest
@@ -19,12 +18,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
     """Start each notebook's kernel (nbval does it while setting up the first cell) with
-    $BGREMOVE_HOME set to a folder shared by all notebooks of this run, removed at the end."""
+    $BGREMOVE_HOME set to one folder shared by all notebooks of this run, under pytest's own
+    temporary folder (pytest keeps the last three runs' and removes older ones)."""
     if item.path.suffix != ".ipynb" or "BGREMOVE_HOME" in os.environ:
         return (yield)
     if not hasattr(item.config, "_course_home"):
-        item.config._course_home = tempfile.mkdtemp(prefix="bgremove-notebooks-")
-        item.config.add_cleanup(lambda: shutil.rmtree(item.config._course_home, ignore_errors=True))
+        factory = getattr(item.config, "_tmp_path_factory", None)  # what the tmp_path_factory fixture uses
+        home = factory.mktemp("course_home") if factory else tempfile.mkdtemp(prefix="bgremove-notebooks-")
+        item.config._course_home = str(home)
     os.environ["BGREMOVE_HOME"] = item.config._course_home
     try:
         return (yield)
