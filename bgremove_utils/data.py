@@ -14,10 +14,11 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
-from torchvision.transforms import v2
+from torchvision.transforms import RandomResizedCrop, v2
 
 from .download import download_kaggle  # noqa: F401  (part of the data API: data.download_kaggle)
 from .errors import ConfigError, DataError, ImageError
@@ -153,15 +154,35 @@ def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor,
     return to_tensor(x), to_tensor(y)
 
 
+CROP_SCALE, CROP_RATIO = (0.5, 1.0), (0.75, 1.33)  # RandomResizedCrop's area fraction and aspect ratio
+
+
 def joint_augmentation(image_size: int) -> v2.Transform:
     """The same random flip and crop for photo and cut-out (both wrapped as tv_tensors.Image:
     a Mask would be resized with nearest neighbour and lose the soft matte)."""
     return v2.Compose(
         [
             v2.RandomHorizontalFlip(),
-            v2.RandomResizedCrop(image_size, scale=(0.5, 1.0), ratio=(0.75, 1.33), antialias=True),
+            v2.RandomResizedCrop(image_size, scale=CROP_SCALE, ratio=CROP_RATIO, antialias=True),
         ]
     )
+
+
+def augment_batch(images: torch.Tensor) -> torch.Tensor:
+    """`joint_augmentation` for a whole batch (B, C, S, S) in one call, with its own flip and crop
+    for each picture: v2 transforms draw one set of parameters per call, so here torchvision's
+    RandomResizedCrop draws each crop and one `grid_sample` resamples them all (bilinear; crops
+    are never larger than the picture, so nothing is shrunk and nothing aliases). Channels are
+    moved together: stack photo and cut-out along C to keep them aligned."""
+    b, _, height, width = images.shape
+    boxes = torch.tensor([RandomResizedCrop.get_params(images[0], CROP_SCALE, CROP_RATIO) for _ in range(b)])
+    top, left, h, w = boxes.to(images.dtype).unbind(1)  # get_params gives (top, left, height, width)
+    flip = torch.where(torch.rand(b) < 0.5, -1.0, 1.0).to(images.dtype)
+    theta = torch.zeros(b, 2, 3, dtype=images.dtype)
+    theta[:, 0, 0], theta[:, 0, 2] = w / width * flip, (2 * left + w) / width - 1  # x: crop, then flip
+    theta[:, 1, 1], theta[:, 1, 2] = h / height, (2 * top + h) / height - 1
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class PairedImageDataset(Dataset):
@@ -208,6 +229,14 @@ class PairedImageDataset(Dataset):
         if self.transform is not None:
             x, y = self.transform(x, y)
         return x.as_subclass(torch.Tensor).float() / 255.0, y.as_subclass(torch.Tensor).float() / 255.0
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Items `indices` at once (a DataLoader asks for a batch this way): the same pictures
+        as `self[i]`, augmented by `augment_batch` in one call instead of one call each."""
+        both = torch.cat([self.inputs[indices], self.targets[indices]], 1).float() / 255.0  # (B, 7, S, S)
+        if self.transform is not None:
+            both = augment_batch(both)
+        return list(zip(both[:, :3], both[:, 3:]))
 
 
 class Loaders(NamedTuple):

@@ -28,17 +28,21 @@ class Down(nn.Module):
 
 
 class Up(nn.Module):
-    """Decoder block: a 4x4 transpose convolution doubles the size, then the skip is concatenated:
-    (B, C, H, W) + skip (B, S, 2H, 2W) -> (B, C' + S, 2H, 2W)."""
+    """Decoder block: a 4x4 transpose convolution doubles the size, the skip is concatenated, and a
+    3x3 convolution merges the two (and smooths the transpose convolution's checkerboard):
+    (B, C, H, W) + skip (B, S, 2H, 2W) -> (B, C', 2H, 2W)."""
 
-    def __init__(self, c_in: int, c_out: int):
+    def __init__(self, c_in: int, c_skip: int, c_out: int):
         super().__init__()
         self.deconv = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False)
         self.norm = norm_layer(c_out)
+        self.merge = nn.Conv2d(c_out + c_skip, c_out, 3, padding=1, bias=False)
+        self.merge_norm = norm_layer(c_out)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.act(self.norm(self.deconv(x))), skip], dim=1)
+        x = torch.cat([self.act(self.norm(self.deconv(x))), skip], dim=1)
+        return self.act(self.merge_norm(self.merge(x)))
 
 
 class GModel(nn.Module):
@@ -48,7 +52,8 @@ class GModel(nn.Module):
     in palette and exposure, and what separates object from background is contrast, not colour.
     `depth` strided convolutions halve the size down to H / 2**depth; as many transpose
     convolutions bring it back, each joined by a skip connection to the encoder output of the
-    same size. The last layer gives four logits: RGB and alpha, each through a sigmoid.
+    same size and merged with it by a 3x3 convolution. The last layer gives four logits: RGB and
+    alpha, each through a sigmoid.
     """
 
     def __init__(self, in_channels: int = 3, base_channels: int = 32, depth: int = 4, max_channels: int = 128):
@@ -57,12 +62,8 @@ class GModel(nn.Module):
         widths = [min(base_channels * 2**i, max_channels) for i in range(depth + 1)]
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
         self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(depth))
-        ups = []
-        for i in reversed(range(depth)):  # input: the deeper output (+ its skip, except at the bottom)
-            c_in = widths[i + 1] if i == depth - 1 else widths[i + 1] * 2
-            ups.append(Up(c_in, widths[i]))
-        self.ups = nn.ModuleList(ups)
-        self.head = nn.Conv2d(widths[0] * 2, 4, 3, padding=1)
+        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], widths[i]) for i in reversed(range(depth)))
+        self.head = nn.Conv2d(widths[0], 4, 3, padding=1)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The four output channels before the sigmoid, (B, 4, H, W); the losses use these."""

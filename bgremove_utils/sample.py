@@ -21,6 +21,7 @@ TARGET_DIR = "no_bg"
 MANIFEST = "manifest.json"
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 _SUPERSAMPLE = 2  # draw shapes at twice the size, then downsample: anti-aliased edges
+VERSION = 2  # of the drawing code: a sample made by another version is rebuilt
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int) -> np.ndarray:
@@ -75,10 +76,13 @@ def _polygon(rng: np.random.Generator, cx: float, cy: float, r: float) -> list[t
     return list(zip(cx + radii * np.cos(angles), cy + radii * np.sin(angles)))
 
 
-def _draw_shape(rng: np.random.Generator, draw: ImageDraw.ImageDraw, big: int) -> None:
-    """One shape on a supersampled mask; centres may sit near or past the border."""
-    r = big * rng.uniform(0.12, 0.4)
-    cx, cy = rng.uniform(-0.1, 1.1, 2) * big
+def _draw_shape(rng: np.random.Generator, draw: ImageDraw.ImageDraw, big: int, main: bool) -> None:
+    """One shape on a supersampled mask. The main one is large and near the middle, as the subject
+    of a photo is; others are smaller and anywhere, near or past the border."""
+    if main:
+        r, (cx, cy) = big * rng.uniform(0.2, 0.42), rng.uniform(0.25, 0.75, 2) * big
+    else:
+        r, (cx, cy) = big * rng.uniform(0.1, 0.3), rng.uniform(-0.1, 1.1, 2) * big
     kind = rng.choice(["ellipse", "polygon", "star", "ring", "stick"])
     if kind == "ellipse":
         rx, ry = r, r * rng.uniform(0.4, 1.0)
@@ -95,7 +99,7 @@ def _draw_shape(rng: np.random.Generator, draw: ImageDraw.ImageDraw, big: int) -
     else:  # a thin part: a handle, a stem, a cable
         angle = rng.uniform(0, np.pi)
         dx, dy = np.cos(angle) * r * 1.6, np.sin(angle) * r * 1.6
-        width = max(2, int(big * rng.uniform(0.012, 0.04)))
+        width = int(big * rng.uniform(0.025, 0.06))  # 1.6 to 4 px at 64 px: thin, yet still there
         draw.line([cx - dx, cy - dy, cx + dx, cy + dy], fill=255, width=width)
         knob = r * rng.uniform(0.3, 0.6)
         draw.ellipse([cx + dx - knob, cy + dy - knob, cx + dx + knob, cy + dy + knob], fill=255)
@@ -107,8 +111,8 @@ def _matte(rng: np.random.Generator, size: int) -> np.ndarray:
     while True:
         mask = Image.new("L", (big, big), 0)
         draw = ImageDraw.Draw(mask)
-        for _ in range(int(rng.choice([1, 1, 2, 3]))):
-            _draw_shape(rng, draw, big)
+        for i in range(int(rng.choice([1, 1, 2, 3]))):
+            _draw_shape(rng, draw, big, main=i == 0)
         mask = mask.resize((size, size), Image.BOX)
         softness = rng.choice([0.0, 0.5, 1.0, 2.0])
         if softness:
@@ -207,12 +211,12 @@ def make_sample(
     """Write `n_pairs` photo/cut-out pairs under `root` and return it.
 
     Deterministic from `seed`; a second call with the same arguments does nothing, other
-    arguments rebuild the sample. The train/val/test split is written in `manifest.json`.
+    arguments (or a sample drawn by an older version of this code) rebuild it. The train/val/test split is written in `manifest.json`.
     """
     if n_pairs < 3:
         raise ValueError(f"n_pairs must be at least 3 (one pair per split), got {n_pairs}")
     root = Path(root) if root is not None else default_sample_dir()
-    args = {"n_pairs": n_pairs, "size": size, "seed": seed}
+    args = {"n_pairs": n_pairs, "size": size, "seed": seed, "version": VERSION}
     old = read_manifest(root)
     if old and old.get("args") == args and _files_present(root, old):
         return root

@@ -11,7 +11,7 @@ import pytest
 
 from bgremove_utils.cli import main
 
-SECTIONS = ["data pipeline", "train step (D + G)", "train step / ceiling", "inference ", "time to val IoU 0.95"]
+SECTIONS = ["data pipeline", "train step (D + G)", "train step / fp32 ceiling", "inference ", "time to val IoU 0.95"]
 COLUMNS = {"name", "unit", "ours", "plain", "ratio", "higher_is_better", "target", "met", "note"}
 
 

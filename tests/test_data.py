@@ -3,7 +3,14 @@ import pytest
 import torch
 from PIL import Image
 
-from bgremove_utils.data import PairedImageDataset, detect_folders, estimate_alpha, find_pairs, make_loaders
+from bgremove_utils.data import (
+    PairedImageDataset,
+    augment_batch,
+    detect_folders,
+    estimate_alpha,
+    find_pairs,
+    make_loaders,
+)
 from bgremove_utils.errors import DataError
 
 
@@ -86,13 +93,28 @@ def test_joint_augmentation_keeps_photo_and_target_aligned(tmp_path):
     (tmp_path / "t").mkdir()
     Image.fromarray(cut, "RGBA").save(tmp_path / "t" / "d.png")
     dataset = PairedImageDataset([(tmp_path / "d.png", tmp_path / "t" / "d.png")], image_size=size, augment=True)
-    moved = 0
-    for seed in range(12):
-        torch.manual_seed(seed)
-        x, y = dataset[0]
+    torch.manual_seed(0)
+    one_by_one = [dataset[0] for _ in range(12)]  # v2, one picture a call
+    as_a_batch = dataset.__getitems__([0] * 12)  # what a DataLoader asks for: augment_batch
+    for x, y in one_by_one + as_a_batch:
         torch.testing.assert_close(x[0], y[3], atol=0.02, rtol=0)  # the photo's disc is where alpha is
-        moved += not torch.equal(y[3], dataset.targets[0, 3].float() / 255)
-    assert moved >= 6  # and the augmentation really changed the pictures
+    for items in (one_by_one, as_a_batch):
+        moved = sum(not torch.equal(y[3], dataset.targets[0, 3].float() / 255) for _, y in items)
+        assert moved >= 6  # and the augmentation really changed the pictures
+        assert len({y[3].sum().item() for _, y in items}) >= 6  # each picture its own crop
+
+
+def test_batch_augmentation_crops_like_random_resized_crop():
+    size = 64
+    ramp = (torch.arange(size, dtype=torch.float32) + 0.5) / size  # each pixel's x (and y) in (0, 1)
+    images = torch.stack([ramp.expand(size, size), ramp[:, None].expand(size, size)])[None].repeat(200, 1, 1, 1)
+    out = augment_batch(images)
+    width = out[:, 0].amax((1, 2)) - out[:, 0].amin((1, 2))
+    height = out[:, 1].amax((1, 2)) - out[:, 1].amin((1, 2))
+    area = width * height  # the fraction of the picture each crop shows
+    assert area.min() > 0.5 * 0.9 and area.max() <= 1.0 and area.std() > 0.05
+    flipped = out[:, 0, :, 0] > out[:, 0, :, -1]  # x runs right to left
+    assert 60 < flipped.all(1).sum() < 140 and (flipped.any(1) == flipped.all(1)).all()
 
 
 def test_loaders_split_the_sample_and_batch_it(quick_loaders, sample_root):

@@ -3,7 +3,7 @@ import json
 
 from bgremove_utils.data import find_pairs
 from bgremove_utils.metrics import evaluate
-from bgremove_utils.sample import make_sample, read_manifest
+from bgremove_utils.sample import VERSION, make_sample, read_manifest
 
 
 def _digest(root):
@@ -31,7 +31,18 @@ def test_other_arguments_rebuild_the_sample(tmp_path):
     make_sample(tmp_path, n_pairs=6, size=32)
     pairs, orphans = find_pairs(tmp_path)
     assert len(pairs) == 6 and not orphans
-    assert read_manifest(tmp_path)["args"] == {"n_pairs": 6, "size": 32, "seed": 0}
+    assert read_manifest(tmp_path)["args"] == {"n_pairs": 6, "size": 32, "seed": 0, "version": VERSION}
+
+
+def test_a_sample_drawn_by_an_older_version_is_rebuilt(tmp_path):
+    make_sample(tmp_path, n_pairs=6, size=32)
+    manifest = read_manifest(tmp_path)
+    manifest["args"]["version"] = VERSION - 1
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "no_bg" / "sample_00000.png").write_bytes(b"old drawing")
+    make_sample(tmp_path, n_pairs=6, size=32)
+    assert read_manifest(tmp_path)["args"]["version"] == VERSION
+    assert (tmp_path / "no_bg" / "sample_00000.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_layout_and_split_are_those_of_a_paired_data_set(sample_root):
