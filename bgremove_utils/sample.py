@@ -211,7 +211,8 @@ def make_sample(
     """Write `n_pairs` photo/cut-out pairs under `root` and return it.
 
     Deterministic from `seed`; a second call with the same arguments does nothing, other
-    arguments (or a sample drawn by an older version of this code) rebuild it. The train/val/test split is written in `manifest.json`.
+    arguments (or a sample drawn by an older version of this code) rebuild it. The
+    train/val/test split is written in `manifest.json`.
     """
     if n_pairs < 3:
         raise ValueError(f"n_pairs must be at least 3 (one pair per split), got {n_pairs}")
