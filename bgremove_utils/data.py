@@ -311,17 +311,7 @@ def make_loaders(
     """train/val/test DataLoaders over the pairs of `bg_path`/`no_bg_path` (or found under
     `data_root`; by default the course's sample, made first if it is missing). Only the train
     loader shuffles and augments; `test` is what `predict_and_compare` takes."""
-    if bg_path is None:
-        root = Path(data_root) if data_root is not None else default_sample_dir()
-        if data_root is None and read_manifest(root) is None:
-            make_sample(root)
-        pairs, _ = find_pairs(root)
-    else:
-        root = Path(data_root) if data_root is not None else None
-        pairs, _ = find_pairs(bg_path, no_bg_path)
-    if len(pairs) < 3:
-        raise DataError(f"{bg_path or root}: found {len(pairs)} pair(s); at least 3 are needed (train, val, test).")
-    splits = split_pairs(pairs, root or Path(bg_path).parent, seed)
+    splits = find_splits(data_root, bg_path, no_bg_path, seed)
     make = lambda name, aug: PairedImageDataset(splits[name], image_size, augment=aug)  # noqa: E731
     datasets = {"train": make("train", augment), "val": make("val", False), "test": make("test", False)}
     generator = torch.Generator().manual_seed(seed)
