@@ -22,11 +22,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import tv_tensors
 from torchvision.transforms.functional import to_tensor
 
+from .augment import joint_augmentation
 from .config import TrainConfig, make_config
-from .data import PairedImageDataset, find_pairs, joint_augmentation, make_loaders
+from .data import PairedImageDataset, make_loaders
 from .images import open_image
 from .inference import cut_out, predict_matte, process_and_generate
 from .models import GModel
+from .pairs import find_pairs
 from .sample import make_sample
 from .train import GAN, amp_dtype, train, train_step
 

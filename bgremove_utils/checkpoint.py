@@ -9,6 +9,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,11 @@ import torch
 from .errors import CheckpointError
 from .models import GModel
 from .paths import default_checkpoint_dir
+
+if TYPE_CHECKING:  # only for the annotations: train imports this module
+    from .config import TrainConfig
+    from .data import Loaders
+    from .train import GAN
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
@@ -109,3 +115,50 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_state(
+    gan: GAN, schedulers: list, loaders: Loaders, config: TrainConfig, epoch: int, history: list, best_iou: float
+) -> dict:
+    """Everything a run needs to carry on exactly: what `save_checkpoint` writes each epoch."""
+    return {
+        "generator": gan.g.state_dict(),
+        "discriminator": gan.d.state_dict(),
+        "opt_g": gan.opt_g.state_dict(),
+        "opt_d": gan.opt_d.state_dict(),
+        "scaler": gan.scaler.state_dict(),
+        "schedulers": [s.state_dict() for s in schedulers],
+        "epoch": epoch,
+        "history": history,
+        "best_iou": best_iou,
+        "config": config.to_dict(),
+        "rng": rng_state(),
+        "loader_rng": loaders.train.generator.get_state() if loaders.train.generator is not None else None,
+    }
+
+
+def restore_training(
+    path: Path, gan: GAN, schedulers: list, loaders: Loaders, config: TrainConfig
+) -> tuple[list, float, int]:
+    """Load `path` into the networks, optimizers, scaler and RNGs; (history, best IoU, next epoch)."""
+    state = load_checkpoint(path, map_location=gan.device)
+    saved = state["config"]
+    for key in ("image_size", "base_channels", "max_channels", "depth", "d_channels", "d_down"):
+        if saved.get(key) != getattr(config, key):
+            raise CheckpointError(
+                f"{path}: made with {key}={saved.get(key)}, this run has {key}={getattr(config, key)}; "
+                "use the same settings to resume, or another checkpoint_dir to start afresh."
+            )
+    load_state(gan.g, state["generator"], path, "generator")
+    load_state(gan.d, state["discriminator"], path, "discriminator")
+    gan.opt_g.load_state_dict(state["opt_g"])
+    gan.opt_d.load_state_dict(state["opt_d"])
+    gan.scaler.load_state_dict(state["scaler"])
+    for scheduler, saved_state in zip(schedulers, state.get("schedulers", [])):
+        total = scheduler.total_steps  # more epochs than first planned: stretch the schedule's tail
+        scheduler.load_state_dict(saved_state)
+        scheduler.total_steps = max(total, scheduler.last_epoch + 1)
+    set_rng_state(state["rng"])
+    if state.get("loader_rng") is not None and loaders.train.generator is not None:
+        loaders.train.generator.set_state(state["loader_rng"])
+    return state["history"], state["best_iou"], state["epoch"]

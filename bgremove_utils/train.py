@@ -17,11 +17,10 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import load_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import restore_training, save_checkpoint, training_state
 from .config import TrainConfig, make_config, resolve_device
 from .data import Loaders, check_batch_size, make_loaders
 from .distributed import DistInfo
-from .errors import CheckpointError
 from .losses import discriminator_loss, generator_loss
 from .metrics import composite, evaluate
 from .models import DModel, GModel
@@ -193,8 +192,8 @@ def _run(config: TrainConfig, info: DistInfo | None, resume: bool, loaders: Load
         loaders.train.generator.manual_seed(config.seed)  # the same shuffling for the same seed, run after run
     history, best_iou, start = [], -1.0, 0
     last = ckpt_dir / "last.pt"
-    if resume and distributed.exists_everywhere(last, info):
-        history, best_iou, start = _restore(last, gan, schedulers, loaders, config)  # last: it has the RNG states
+    if resume and distributed.exists_everywhere(last, info):  # last.pt: it has the RNG states
+        history, best_iou, start = restore_training(last, gan, schedulers, loaders, config)
     if info is not None:
         gan.distribute(info)  # after restoring: every process starts from the same weights
 
@@ -213,7 +212,7 @@ def _run(config: TrainConfig, info: DistInfo | None, resume: bool, loaders: Load
             improved = row["val_iou"] > best_iou
             best_iou = max(best_iou, row["val_iou"])
             if main:
-                state = _state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
+                state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
                 save_checkpoint(state, last)
                 if improved:
                     save_checkpoint(state, ckpt_dir / "best.pt")
@@ -255,47 +254,3 @@ def _train_epoch(gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: li
     row = {"epoch": epoch + 1, **means}
     row.update(val_iou=val["iou"], val_mae=val["mae"], val_psnr=val["psnr"], seconds=time.perf_counter() - start)
     return row
-
-
-def _state(
-    gan: GAN, schedulers: list, loaders: Loaders, config: TrainConfig, epoch: int, history: list, best_iou: float
-) -> dict:
-    return {
-        "generator": gan.g.state_dict(),
-        "discriminator": gan.d.state_dict(),
-        "opt_g": gan.opt_g.state_dict(),
-        "opt_d": gan.opt_d.state_dict(),
-        "scaler": gan.scaler.state_dict(),
-        "schedulers": [s.state_dict() for s in schedulers],
-        "epoch": epoch,
-        "history": history,
-        "best_iou": best_iou,
-        "config": config.to_dict(),
-        "rng": rng_state(),
-        "loader_rng": loaders.train.generator.get_state() if loaders.train.generator is not None else None,
-    }
-
-
-def _restore(path: Path, gan: GAN, schedulers: list, loaders: Loaders, config: TrainConfig) -> tuple[list, float, int]:
-    """Load `path` into the networks, optimizers, scaler and RNGs; (history, best IoU, next epoch)."""
-    state = load_checkpoint(path, map_location=gan.device)
-    saved = state["config"]
-    for key in ("image_size", "base_channels", "max_channels", "depth", "d_channels", "d_down"):
-        if saved.get(key) != getattr(config, key):
-            raise CheckpointError(
-                f"{path}: made with {key}={saved.get(key)}, this run has {key}={getattr(config, key)}; "
-                "use the same settings to resume, or another checkpoint_dir to start afresh."
-            )
-    load_state(gan.g, state["generator"], path, "generator")
-    load_state(gan.d, state["discriminator"], path, "discriminator")
-    gan.opt_g.load_state_dict(state["opt_g"])
-    gan.opt_d.load_state_dict(state["opt_d"])
-    gan.scaler.load_state_dict(state["scaler"])
-    for scheduler, saved_state in zip(schedulers, state.get("schedulers", [])):
-        total = scheduler.total_steps  # more epochs than first planned: stretch the schedule's tail
-        scheduler.load_state_dict(saved_state)
-        scheduler.total_steps = max(total, scheduler.last_epoch + 1)
-    set_rng_state(state["rng"])
-    if state.get("loader_rng") is not None and loaders.train.generator is not None:
-        loaders.train.generator.set_state(state["loader_rng"])
-    return state["history"], state["best_iou"], state["epoch"]

@@ -3,15 +3,10 @@ import pytest
 import torch
 from PIL import Image
 
-from bgremove_utils.data import (
-    PairedImageDataset,
-    augment_batch,
-    detect_folders,
-    estimate_alpha,
-    find_pairs,
-    make_loaders,
-)
+from bgremove_utils.augment import augment_batch
+from bgremove_utils.data import PairedImageDataset, estimate_alpha, make_loaders
 from bgremove_utils.errors import DataError
+from bgremove_utils.pairs import detect_folders, find_pairs
 
 
 def _photo(path, colour=(200, 30, 30), size=(40, 40)):

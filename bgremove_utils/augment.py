@@ -1,0 +1,39 @@
+"""Joint augmentation: the same random flip and crop for a photo and its cut-out, one picture at
+a time with torchvision's v2 transforms, or a whole batch at once.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms import RandomResizedCrop, v2
+
+CROP_SCALE, CROP_RATIO = (0.5, 1.0), (0.75, 1.33)  # RandomResizedCrop's area fraction and aspect ratio
+
+
+def joint_augmentation(image_size: int) -> v2.Transform:
+    """The same random flip and crop for photo and cut-out (both wrapped as tv_tensors.Image:
+    a Mask would be resized with nearest neighbour and lose the soft matte)."""
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(),
+            v2.RandomResizedCrop(image_size, scale=CROP_SCALE, ratio=CROP_RATIO, antialias=True),
+        ]
+    )
+
+
+def augment_batch(images: torch.Tensor) -> torch.Tensor:
+    """`joint_augmentation` for a whole batch (B, C, S, S) in one call, with its own flip and crop
+    for each picture: v2 transforms draw one set of parameters per call, so here torchvision's
+    RandomResizedCrop draws each crop and one `grid_sample` resamples them all (bilinear; crops
+    are never larger than the picture, so nothing is shrunk and nothing aliases). Channels are
+    moved together: stack photo and cut-out along C to keep them aligned."""
+    b, _, height, width = images.shape
+    boxes = torch.tensor([RandomResizedCrop.get_params(images[0], CROP_SCALE, CROP_RATIO) for _ in range(b)])
+    top, left, h, w = boxes.to(images.dtype).unbind(1)  # get_params gives (top, left, height, width)
+    flip = torch.where(torch.rand(b) < 0.5, -1.0, 1.0).to(images.dtype)
+    theta = torch.zeros(b, 2, 3, dtype=images.dtype)
+    theta[:, 0, 0], theta[:, 0, 2] = w / width * flip, (2 * left + w) / width - 1  # x: crop, then flip
+    theta[:, 1, 1], theta[:, 1, 2] = h / height, (2 * top + h) / height - 1
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
