@@ -52,8 +52,9 @@ class GModel(nn.Module):
     in palette and exposure, and what separates object from background is contrast, not colour.
     `depth` strided convolutions halve the size down to H / 2**depth; as many transpose
     convolutions bring it back, each joined by a skip connection to the encoder output of the
-    same size and merged with it by a 3x3 convolution. The last layer gives four logits: RGB and
-    alpha, each through a sigmoid.
+    same size and merged with it by a 3x3 convolution. The last layer gives four logits, each
+    through a sigmoid: alpha, and RGB as a correction added to the photo's own colours in logit
+    space (the standardised input has lost them; inside an object they are already right).
     """
 
     def __init__(self, in_channels: int = 3, base_channels: int = 32, depth: int = 4, max_channels: int = 128):
@@ -78,7 +79,9 @@ class GModel(nn.Module):
         h = skips.pop()  # the bottleneck, (B, Cd, H / 2**depth, W / 2**depth)
         for up in self.ups:
             h = up(h, skips.pop())
-        return self.head(h)
+        out = self.head(h)
+        rgb = out[:, :3] + torch.logit(x.clamp(0.01, 0.99))  # colour: a correction to the photo's own
+        return torch.cat([rgb, out[:, 3:]], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))
