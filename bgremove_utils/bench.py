@@ -295,7 +295,7 @@ def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s
         root = make_sample(tmp / "sample", n_pairs=40, size=64) if quick else Path(data_root or make_sample())
         config, (pairs, _) = make_config(name, device=device, **(QUICK if quick else {})), find_pairs(root)
         if "data" in sections:
-            data_rows, dataset = bench_data(pairs, config, 2 if quick else 30)
+            data_rows, dataset = bench_data(pairs, config, 2 if quick else 150)
             rows += data_rows
         else:
             dataset = PairedImageDataset(pairs[: config.batch_size], config.image_size)
