@@ -7,6 +7,7 @@ Tests write only under pytest's tmp_path; the quick profile is selected for anyt
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("BGREMOVE_PROFILE", "quick")
 os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
@@ -36,3 +37,28 @@ def quick_loaders(sample_root):
     from bgremove_utils.data import make_loaders
 
     return make_loaders(sample_root, image_size=64, batch_size=32, augment=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and do not stall when the machine is busy. Modules
+    of tiny models use it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_sample(tmp_path_factory):
+    """A small sample (40 pairs at 64 px) for training runs of a tiny model."""
+    from bgremove_utils.sample import make_sample
+
+    return make_sample(tmp_path_factory.mktemp("tiny"), n_pairs=40, size=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_loaders(tiny_sample):
+    from bgremove_utils.data import make_loaders
+
+    return make_loaders(tiny_sample, image_size=32, batch_size=8)

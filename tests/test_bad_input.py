@@ -122,20 +122,14 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp")
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
+
+
 def assert_clear(exc: BaseException, path: Path) -> None:
     """A bgremove_utils error naming the file, with no Pillow or torch exception chained to it."""
     assert isinstance(exc, BgRemoveError)
     assert str(path) in str(exc)
     assert exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__)  # no chained traceback
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A tiny model runs fastest on one thread, and does not stall when the machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

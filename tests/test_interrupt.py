@@ -21,32 +21,14 @@ from PIL import Image
 
 from bgremove_utils.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.cli import main
-from bgremove_utils.data import make_loaders
 from bgremove_utils.errors import CheckpointError
 from bgremove_utils.models import GModel
-from bgremove_utils.sample import make_sample
 from bgremove_utils.train import train
 
 train_module = importlib.import_module("bgremove_utils.train")  # the package exports train(), the function
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread, and do not stall when the machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    return make_sample(tmp_path_factory.mktemp("sample"), n_pairs=40, size=64)
-
-
-@pytest.fixture(scope="module")
-def tiny_loaders(sample):
-    return make_loaders(sample, image_size=32, batch_size=8)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(checkpoint_dir: Path, **overrides) -> dict:
@@ -103,7 +85,7 @@ def temporaries(ckpt: Path) -> set[str]:
     return {p.name for p in ckpt.glob(".last.pt.*.tmp")}
 
 
-def test_training_killed_at_any_moment_resumes_at_the_right_epoch(sample, tmp_path):
+def test_training_killed_at_any_moment_resumes_at_the_right_epoch(tiny_sample, tmp_path):
     ckpt, log, rng = tmp_path / "ckpt", tmp_path / "train.log", random.Random(SEED)
     kept = {}  # epoch -> its history row as first saved: a resumed run must not train it again
 
@@ -118,13 +100,13 @@ def test_training_killed_at_any_moment_resumes_at_the_right_epoch(sample, tmp_pa
         return state["epoch"]
 
     # 1. at a random moment after the first checkpoint (training, validating, or saving)
-    kill_when(sample, ckpt, log, lambda: (ckpt / "last.pt").exists(), delay=rng.uniform(0.0, 1.0))
+    kill_when(tiny_sample, ckpt, log, lambda: (ckpt / "last.pt").exists(), delay=rng.uniform(0.0, 1.0))
     assert checkpointed_epoch("killed at a random moment") >= 1
 
     # 2. while last.pt's replacement is being written: the moment its temporary file appears
     for _attempt in range(3):
         before, epoch = temporaries(ckpt), checkpointed_epoch("before a kill while writing")
-        kill_when(sample, ckpt, log, lambda before=before: temporaries(ckpt) - before)
+        kill_when(tiny_sample, ckpt, log, lambda before=before: temporaries(ckpt) - before)
         if temporaries(ckpt) - before:  # the half-written file is still there: killed mid-write
             assert checkpointed_epoch("killed while writing a checkpoint") == epoch
             break
@@ -133,11 +115,11 @@ def test_training_killed_at_any_moment_resumes_at_the_right_epoch(sample, tmp_pa
 
     # 3. at a random moment while starting (importing torch, decoding the data, loading last.pt)
     epoch = checkpointed_epoch("before a kill while starting")
-    kill_when(sample, ckpt, log, lambda: True, delay=rng.uniform(0.2, 1.5))
+    kill_when(tiny_sample, ckpt, log, lambda: True, delay=rng.uniform(0.2, 1.5))
     assert checkpointed_epoch("killed while starting") >= epoch  # (a very fast machine may have saved one)
 
     # 4. restarted once more, it runs to the end: every epoch once, in order, nothing left over
-    done = subprocess.run(command(sample, ckpt, True), capture_output=True, text=True, env=ENV)
+    done = subprocess.run(command(tiny_sample, ckpt, True), capture_output=True, text=True, env=ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     assert checkpointed_epoch("finished") == EPOCHS
     assert epochs_of(json.loads((ckpt / "history.json").read_text())) == list(range(1, EPOCHS + 1))

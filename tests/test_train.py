@@ -5,18 +5,9 @@ import torch
 
 from bgremove_utils.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.config import make_config
-from bgremove_utils.data import make_loaders
 from bgremove_utils.errors import CheckpointError, ConfigError
 from bgremove_utils.metrics import evaluate
 from bgremove_utils.train import GAN, train, train_step
-
-
-@pytest.fixture(scope="module")
-def tiny_loaders(tmp_path_factory):
-    from bgremove_utils.sample import make_sample
-
-    root = make_sample(tmp_path_factory.mktemp("tiny"), n_pairs=40, size=64)
-    return make_loaders(root, image_size=32, batch_size=8)
 
 
 def _tiny(tmp_path, **overrides):
