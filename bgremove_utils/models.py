@@ -52,7 +52,8 @@ class GModel(nn.Module):
     in palette and exposure, and what separates object from background is contrast, not colour.
     `depth` strided convolutions halve the size down to H / 2**depth; as many transpose
     convolutions bring it back, each joined by a skip connection to the encoder output of the
-    same size and merged with it by a 3x3 convolution. The last layer gives four logits, each
+    same size and merged with it by a 3x3 convolution; one more 3x3 convolution at full size
+    refines the outlines (nearly all the remaining errors lie on them). The last layer gives four logits, each
     through a sigmoid: alpha, and RGB as a correction added to the photo's own colours in logit
     space (the standardised input has lost them; inside an object they are already right).
     """
@@ -64,6 +65,9 @@ class GModel(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
         self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(depth))
         self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], widths[i]) for i in reversed(range(depth)))
+        self.refine = nn.Sequential(  # one more 3x3 conv at full size: outlines are decided there
+            nn.Conv2d(widths[0], widths[0], 3, padding=1, bias=False), norm_layer(widths[0]), nn.ReLU(inplace=True)
+        )
         self.head = nn.Conv2d(widths[0], 4, 3, padding=1)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +83,7 @@ class GModel(nn.Module):
         h = skips.pop()  # the bottleneck, (B, Cd, H / 2**depth, W / 2**depth)
         for up in self.ups:
             h = up(h, skips.pop())
-        out = self.head(h)
+        out = self.head(self.refine(h))
         rgb = out[:, :3] + torch.logit(x.clamp(0.01, 0.99))  # colour: a correction to the photo's own
         return torch.cat([rgb, out[:, 3:]], dim=1)
 

@@ -100,8 +100,10 @@ def plot_history(history: list[dict] | str | os.PathLike):
         ("alpha_l1", "alpha L1"),
         ("alpha_bce", "alpha BCE"),
         ("colour_l1", "colour L1"),
+        ("alpha_iou", "1 - alpha soft IoU"),
     ):
-        ax_loss.plot(epochs, [row[key] for row in history], label=label)
+        if key in history[0]:  # a history from before a term was added has no column for it
+            ax_loss.plot(epochs, [row[key] for row in history], label=label)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="training losses", yscale="log")
     ax_loss.legend(fontsize=8)
     ax_val.plot(epochs, [row["val_iou"] for row in history], label="IoU", color="tab:green")

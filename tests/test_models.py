@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bgremove_utils.losses import discriminator_loss, generator_loss
+from bgremove_utils.losses import discriminator_loss, generator_loss, reconstruction_losses
 from bgremove_utils.models import DModel, GModel, count_parameters
 
 
@@ -39,7 +39,20 @@ def test_losses_accept_a_short_last_batch():
     d_real, d_fake = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4)  # 3 items, not a full batch
     assert discriminator_loss(d_real, d_fake).isfinite()
     total, parts = generator_loss(d_fake, torch.randn(3, 4, 32, 32), torch.rand(3, 4, 32, 32))
-    assert total.isfinite() and set(parts) >= {"g_adv", "alpha_l1", "alpha_bce", "colour_l1"}
+    assert total.isfinite() and set(parts) >= {"g_adv", "alpha_l1", "alpha_bce", "colour_l1", "alpha_iou"}
+
+
+def test_soft_iou_term_counts_a_missed_small_object_as_much_as_a_large_one():
+    target = torch.zeros(2, 4, 32, 32)
+    target[0, 3, 14:18, 14:18] = 1  # a 4x4 object
+    target[1, 3, 4:28, 4:28] = 1  # a 24x24 object
+    perfect = torch.where(target > 0.5, 20.0, -20.0)
+    assert reconstruction_losses(perfect, target)["alpha_iou"] < 1e-3
+    missed_small = perfect.clone()
+    missed_small[0, 3] = -20.0  # nothing found in the first picture
+    terms = reconstruction_losses(missed_small, target)
+    assert terms["alpha_l1"] < 0.01  # 16 wrong pixels of 2048: per pixel terms barely notice
+    assert terms["alpha_iou"] == pytest.approx(0.5, abs=1e-3)  # one picture of two entirely wrong
 
 
 def test_discriminator_loss_gives_generator_gradient_when_discriminator_is_sure():
