@@ -69,7 +69,7 @@ def test_alpha_stats_draws_at_most_max_images_and_plots(small_pairs):
 def test_trace_shapes_lists_each_part_of_the_unet_in_order():
     shapes = trace_shapes(GModel(base_channels=8, depth=3, max_channels=32), torch.rand(2, 3, 32, 32))
     names = [name for name, _, _ in shapes]
-    assert names == ["stem", "downs.0", "downs.1", "downs.2", "ups.0", "ups.1", "ups.2", "head"]
+    assert names == ["stem", "downs.0", "downs.1", "downs.2", "ups.0", "ups.1", "ups.2", "refine", "head"]
     assert shapes[3] == ("downs.2", "Down", (2, 32, 4, 4)) and shapes[-1] == ("head", "Conv2d", (2, 4, 32, 32))
     assert shapes[4] == ("ups.0", "Up", (2, 32, 8, 8))  # 32 upsampled + the 32 of the skip, merged into 32
     d_shapes = trace_shapes(DModel(base_channels=8, n_down=3), torch.rand(2, 3, 32, 32), torch.rand(2, 4, 32, 32))
