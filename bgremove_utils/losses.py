@@ -1,5 +1,5 @@
-"""The GAN's losses: BCE-with-logits for the adversarial game, plus L1, BCE and soft IoU on the matte and
-L1 on the colour inside the object, the reconstruction terms weighted heavily as in pix2pix.
+"""The GAN's losses: BCE-with-logits for the adversarial game, plus L1, BCE and soft IoU on the
+matte and L1 on the colour inside the object, the reconstruction terms weighted heavily as in pix2pix.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[st
     rgb, alpha = torch.sigmoid(logits[:, :3]), torch.sigmoid(logits[:, 3:])
     true_rgb, true_alpha = target[:, :3].float(), target[:, 3:].float()
     weight = true_alpha.expand_as(rgb)
-    overlap = (alpha * true_alpha).sum((1, 2, 3))
-    union = (alpha + true_alpha - alpha * true_alpha).sum((1, 2, 3)).clamp_min(1.0)
+    both = alpha * true_alpha
+    overlap = both.sum((1, 2, 3))
+    union = (alpha + true_alpha - both).sum((1, 2, 3)).clamp_min(1.0)
     return {
         "alpha_l1": F.l1_loss(alpha, true_alpha),
         "alpha_bce": F.binary_cross_entropy_with_logits(logits[:, 3:], true_alpha),
