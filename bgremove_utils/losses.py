@@ -7,6 +7,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+EDGE_WEIGHT = 60.0  # how much more a pixel on the object's outline counts in the alpha BCE
+
+
+def edge_band(true_alpha: torch.Tensor) -> torch.Tensor:
+    """1 where a pixel of the (B, 1, H, W) matte lies within one pixel of the object's outline
+    (alpha 0.5), on either side; else 0. A 3x3 dilation minus a 3x3 erosion of the mask."""
+    mask = (true_alpha >= 0.5).float()
+    return F.max_pool2d(mask, 3, 1, 1) + F.max_pool2d(-mask, 3, 1, 1)
+
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """D wants real cut-outs scored 1 and generated ones 0. Labels are made `*_like` the logits,
@@ -22,6 +31,9 @@ def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[st
     - `alpha_l1`: mean |alpha - true alpha|, the matte itself.
     - `alpha_bce`: BCE with logits on the alpha logits: L1 alone through a sigmoid saturates
       towards "all background" in the first steps and stops learning; BCE keeps its gradient.
+      Pixels of the `edge_band` count `EDGE_WEIGHT` times: inside and outside the object the
+      matte is learnt in a few epochs, while nearly all the errors left after that lie on the
+      outline, a thin band that a plain mean would weigh as a few pixels among thousands.
     - `colour_l1`: mean |RGB - true RGB| weighted by the true alpha (outside the object the
       colour is undefined and comes from the photo at export time).
     - `alpha_iou`: 1 - the soft IoU of each matte with its truth, averaged over the batch: the
@@ -32,12 +44,14 @@ def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[st
     rgb, alpha = torch.sigmoid(logits[:, :3]), torch.sigmoid(logits[:, 3:])
     true_rgb, true_alpha = target[:, :3].float(), target[:, 3:].float()
     weight = true_alpha.expand_as(rgb)
+    weight_bce = 1 + EDGE_WEIGHT * edge_band(true_alpha)
+    bce = F.binary_cross_entropy_with_logits(logits[:, 3:], true_alpha, reduction="none")
     both = alpha * true_alpha
     overlap = both.sum((1, 2, 3))
     union = (alpha + true_alpha - both).sum((1, 2, 3)).clamp_min(1.0)
     return {
         "alpha_l1": F.l1_loss(alpha, true_alpha),
-        "alpha_bce": F.binary_cross_entropy_with_logits(logits[:, 3:], true_alpha),
+        "alpha_bce": (weight_bce * bce).sum() / weight_bce.sum(),
         "colour_l1": (weight * (rgb - true_rgb).abs()).sum() / weight.sum().clamp_min(1.0),
         "alpha_iou": 1 - (overlap / union).mean(),
     }

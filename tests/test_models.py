@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bgremove_utils.losses import discriminator_loss, generator_loss, reconstruction_losses
+from bgremove_utils.losses import EDGE_WEIGHT, discriminator_loss, edge_band, generator_loss, reconstruction_losses
 from bgremove_utils.models import DModel, GModel, count_parameters
 
 
@@ -53,6 +53,27 @@ def test_soft_iou_term_counts_a_missed_small_object_as_much_as_a_large_one():
     terms = reconstruction_losses(missed_small, target)
     assert terms["alpha_l1"] < 0.01  # 16 wrong pixels of 2048: per pixel terms barely notice
     assert terms["alpha_iou"] == pytest.approx(0.5, abs=1e-3)  # one picture of two entirely wrong
+
+
+def test_edge_band_is_the_two_pixel_ring_around_the_outline_and_not_the_pictures_border():
+    alpha = torch.zeros(1, 1, 16, 16)
+    alpha[..., 5:11, 5:11] = 1  # a 6x6 square
+    band = edge_band(alpha)
+    assert band.sum() == 8 * 8 - 4 * 4  # one pixel outside the outline and one inside, all round
+    assert band[0, 0, 4, 4] == band[0, 0, 5, 5] == 1 and band[0, 0, 7, 7] == band[0, 0, 0, 0] == 0
+    assert edge_band(torch.ones(1, 1, 16, 16)).sum() == 0  # an object filling the picture has no outline
+
+
+def test_alpha_bce_counts_an_error_on_the_outline_more_than_the_same_error_inside():
+    target = torch.zeros(1, 4, 32, 32)
+    target[0, 3, 8:24, 8:24] = 1
+    perfect = torch.where(target > 0.5, 20.0, -20.0)
+    on_edge, inside = perfect.clone(), perfect.clone()
+    on_edge[0, 3, 8, 15] = -20.0  # one outline pixel called background
+    inside[0, 3, 15, 15] = -20.0  # one pixel deep inside called background
+    bce_edge = reconstruction_losses(on_edge, target)["alpha_bce"]
+    bce_inside = reconstruction_losses(inside, target)["alpha_bce"]
+    assert bce_edge.item() == pytest.approx((1 + EDGE_WEIGHT) * bce_inside.item(), rel=0.01)
 
 
 def test_discriminator_loss_gives_generator_gradient_when_discriminator_is_sure():
