@@ -49,6 +49,23 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+TINY_MODEL = dict(
+    profile="quick", image_size=32, base_channels=8, d_channels=8, depth=3, progress=False, sample_every=0
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_run():
+    """The arguments of `train` for a tiny model writing to `checkpoint_dir`, three epochs unless
+    overridden: `train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))`."""
+    return lambda checkpoint_dir, **overrides: {
+        **TINY_MODEL,
+        "epochs": 3,
+        "checkpoint_dir": str(checkpoint_dir),
+        **overrides,
+    }
+
+
 @pytest.fixture(scope="module")
 def tiny_sample(tmp_path_factory):
     """A small sample (40 pairs at 64 px) for training runs of a tiny model."""

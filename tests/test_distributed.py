@@ -118,35 +118,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tiny(tmp_path, tiny_root, **overrides):
-    base = dict(profile="quick", image_size=32, base_channels=8, d_channels=8, depth=3, epochs=1, batch_size=8)
-    return {**base, "data_root": str(tiny_root), "checkpoint_dir": str(tmp_path), "progress": False, **overrides}
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    from bgremove_utils.sample import make_sample
-
-    return make_sample(tmp_path_factory.mktemp("tiny"), n_pairs=40, size=64)
-
-
-def test_training_without_torchrun_starts_no_process_group(tmp_path, tiny_root, monkeypatch, one_thread):
+def test_training_without_torchrun_starts_no_process_group(tmp_path, tiny_sample, monkeypatch, one_thread, tiny_run):
     for name in TORCHRUN_ENV:
         monkeypatch.delenv(name, raising=False)
     assert distributed.setup(torch.device("cpu")) is None
-    history = train(**_tiny(tmp_path, tiny_root))
+    history = train(**tiny_run(tmp_path, data_root=str(tiny_sample), epochs=1, batch_size=8))
     assert len(history) == 1 and not dist.is_initialized()
 
 
 def test_a_one_process_group_trains_with_ddp_and_is_destroyed_even_on_error(
-    tmp_path, tiny_root, monkeypatch, one_thread
+    tmp_path, tiny_sample, monkeypatch, one_thread, tiny_run
 ):
     env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
     for name, value in {**env, "MASTER_PORT": str(_free_port())}.items():
         monkeypatch.setenv(name, value)
-    history = train(**_tiny(tmp_path, tiny_root))
+    history = train(**tiny_run(tmp_path, data_root=str(tiny_sample), epochs=1, batch_size=8))
     assert len(history) == 1 and not dist.is_initialized()
     monkeypatch.setenv("MASTER_PORT", str(_free_port()))
     with pytest.raises(CheckpointError, match="base_channels"):
-        train(resume=True, **_tiny(tmp_path, tiny_root, base_channels=16))
+        train(resume=True, **tiny_run(tmp_path, data_root=str(tiny_sample), epochs=1, batch_size=8, base_channels=16))
     assert not dist.is_initialized()

@@ -31,21 +31,6 @@ train_module = importlib.import_module("bgremove_utils.train")  # the package ex
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def tiny(checkpoint_dir: Path, **overrides) -> dict:
-    base = dict(
-        profile="quick",
-        image_size=32,
-        base_channels=8,
-        d_channels=8,
-        depth=3,
-        epochs=3,
-        checkpoint_dir=str(checkpoint_dir),
-        progress=False,
-        sample_every=0,
-    )
-    return {**base, **overrides}
-
-
 def epochs_of(history: list[dict]) -> list[int]:
     return [row["epoch"] for row in history]
 
@@ -150,18 +135,18 @@ def interrupt_at(monkeypatch, step: int) -> None:
     monkeypatch.setattr(train_module, "train_step", step_or_interrupt)
 
 
-def test_ctrl_c_in_epoch_2_keeps_epoch_1_and_returns_its_history(tmp_path, tiny_loaders, monkeypatch, capsys):
+def test_ctrl_c_in_epoch_2_keeps_epoch_1_and_returns_its_history(tmp_path, tiny_loaders, monkeypatch, capsys, tiny_run):
     interrupt_at(monkeypatch, len(tiny_loaders.train) + 2)  # the second step of epoch 2
-    history = train(loaders=tiny_loaders, **tiny(tmp_path))
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path))
     assert epochs_of(history) == [1]
     assert "Training interrupted after 1 epoch(s)" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     assert json.loads((tmp_path / "history.json").read_text()) == history
     monkeypatch.undo()
-    assert epochs_of(train(loaders=tiny_loaders, resume=True, **tiny(tmp_path))) == [1, 2, 3]
+    assert epochs_of(train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path))) == [1, 2, 3]
 
 
-def test_ctrl_c_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, tiny_loaders, monkeypatch):
+def test_ctrl_c_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, tiny_loaders, monkeypatch, tiny_run):
     real_save = torch.save
 
     def save_half_then_interrupt(state, handle, *args, **kwargs):
@@ -171,21 +156,21 @@ def test_ctrl_c_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, t
         return real_save(state, handle, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save_half_then_interrupt)
-    history = train(loaders=tiny_loaders, **tiny(tmp_path))
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path))
     assert epochs_of(history)[0] == 1
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     assert not list(tmp_path.glob(".*.tmp"))  # the half-written file was removed
     monkeypatch.undo()
-    assert epochs_of(train(loaders=tiny_loaders, resume=True, **tiny(tmp_path))) == [1, 2, 3]
+    assert epochs_of(train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path))) == [1, 2, 3]
 
 
 # ---------------------------------------------------------------- corrupt or foreign checkpoints
 
 
 @pytest.fixture(scope="module")
-def good_checkpoint(tmp_path_factory, tiny_loaders) -> Path:
+def good_checkpoint(tmp_path_factory, tiny_loaders, tiny_run) -> Path:
     folder = tmp_path_factory.mktemp("good")
-    train(loaders=tiny_loaders, **tiny(folder, epochs=1))
+    train(loaders=tiny_loaders, **tiny_run(folder, epochs=1))
     return folder / "last.pt"
 
 
@@ -203,14 +188,16 @@ def corrupt(kind: str, good: Path, path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "flipped_bytes", "text"])
-def test_corrupt_checkpoint_is_one_clear_error_naming_the_file(kind, good_checkpoint, tmp_path, tiny_loaders, capsys):
+def test_corrupt_checkpoint_is_one_clear_error_naming_the_file(
+    kind, good_checkpoint, tmp_path, tiny_loaders, capsys, tiny_run
+):
     path = corrupt(kind, good_checkpoint, tmp_path / "last.pt")
     for load in (load_checkpoint, load_generator):
         with pytest.raises(CheckpointError, match="not a readable checkpoint.*delete it and train again") as info:
             load(path)
         assert str(path) in str(info.value) and info.value.__cause__ is None
     with pytest.raises(CheckpointError, match="last.pt: not a readable checkpoint"):
-        train(loaders=tiny_loaders, resume=True, **tiny(tmp_path))
+        train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path))
     Image.new("RGB", (40, 30)).save(tmp_path / "photo.jpg")
     assert main(["predict", str(tmp_path / "photo.jpg"), str(tmp_path / "out.png"), "--checkpoint", str(path)]) == 2
     err = capsys.readouterr().err

@@ -10,21 +10,6 @@ from bgremove_utils.metrics import evaluate
 from bgremove_utils.train import GAN, train, train_step
 
 
-def _tiny(tmp_path, **overrides):
-    base = dict(
-        profile="quick",
-        image_size=32,
-        base_channels=8,
-        d_channels=8,
-        depth=3,
-        epochs=2,
-        checkpoint_dir=str(tmp_path),
-        progress=False,
-        sample_every=1,
-    )
-    return {**base, **overrides}
-
-
 def test_a_few_training_steps_lower_the_l1_loss(tiny_loaders):
     config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, lr_g=2e-3)
     gan = GAN.build(config, torch.device("cpu"))
@@ -35,8 +20,8 @@ def test_a_few_training_steps_lower_the_l1_loss(tiny_loaders):
     assert last < 0.7 * first
 
 
-def test_training_writes_checkpoints_history_and_samples(tmp_path, tiny_loaders):
-    history = train(loaders=tiny_loaders, **_tiny(tmp_path))
+def test_training_writes_checkpoints_history_and_samples(tmp_path, tiny_loaders, tiny_run):
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=2, sample_every=1))
     assert [row["epoch"] for row in history] == [1, 2]
     assert {"loss_d", "loss_g", "alpha_l1", "val_iou", "val_mae", "seconds"} <= set(history[0])
     assert json.loads((tmp_path / "history.json").read_text()) == history
@@ -47,11 +32,11 @@ def test_training_writes_checkpoints_history_and_samples(tmp_path, tiny_loaders)
     assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
 
 
-def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_loaders):
+def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_loaders, tiny_run):
     constant = {"lr_schedule": "constant"}  # a schedule planned for 3 epochs would differ after 2 anyway
-    straight = train(loaders=tiny_loaders, **_tiny(tmp_path / "a", epochs=3, **constant))
-    train(loaders=tiny_loaders, **_tiny(tmp_path / "b", epochs=2, **constant))
-    resumed = train(loaders=tiny_loaders, resume=True, **_tiny(tmp_path / "b", epochs=3, **constant))
+    straight = train(loaders=tiny_loaders, **tiny_run(tmp_path / "a", epochs=3, **constant))
+    train(loaders=tiny_loaders, **tiny_run(tmp_path / "b", epochs=2, **constant))
+    resumed = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path / "b", epochs=3, **constant))
     assert [row["epoch"] for row in resumed] == [1, 2, 3]
     assert resumed[-1]["loss_g"] == pytest.approx(straight[-1]["loss_g"], rel=1e-5)
     a = load_checkpoint(tmp_path / "a" / "last.pt")["generator"]
@@ -60,20 +45,20 @@ def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_
         torch.testing.assert_close(a[key], b[key])
 
 
-def test_resume_with_more_epochs_than_planned_stretches_the_schedule(tmp_path, tiny_loaders):
-    train(loaders=tiny_loaders, **_tiny(tmp_path, epochs=1))
-    history = train(loaders=tiny_loaders, resume=True, **_tiny(tmp_path, epochs=3))
+def test_resume_with_more_epochs_than_planned_stretches_the_schedule(tmp_path, tiny_loaders, tiny_run):
+    train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
+    history = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=3))
     assert [row["epoch"] for row in history] == [1, 2, 3]
 
 
-def test_resume_with_another_model_configuration_names_the_file(tmp_path, tiny_loaders):
-    train(loaders=tiny_loaders, **_tiny(tmp_path, epochs=1))
+def test_resume_with_another_model_configuration_names_the_file(tmp_path, tiny_loaders, tiny_run):
+    train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
     with pytest.raises(CheckpointError, match="last.pt.*base_channels"):
-        train(loaders=tiny_loaders, resume=True, **_tiny(tmp_path, base_channels=16))
+        train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, base_channels=16))
 
 
-def test_a_generator_checkpoint_alone_is_enough_for_inference(tmp_path, tiny_loaders):
-    train(loaders=tiny_loaders, **_tiny(tmp_path, epochs=1))
+def test_a_generator_checkpoint_alone_is_enough_for_inference(tmp_path, tiny_loaders, tiny_run):
+    train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
     state = load_checkpoint(tmp_path / "best.pt")
     torch.save({"generator": state["generator"], "config": state["config"]}, tmp_path / "g_only.pt")
     g = load_generator(tmp_path / "g_only.pt")
