@@ -43,3 +43,14 @@ def test_command_line_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "bgremove_utils", "--help"], capture_output=True, text=True, check=True)
     for command in ("make-sample", "download", "train", "evaluate", "predict", "demo"):
         assert command in out.stdout
+
+
+def test_a_plain_install_ships_every_subpackage():
+    # Colab installs with `pip install git+...`, not editable: a subpackage that pyproject's package
+    # list misses would be left out there, and `python -m bgremove_utils bench` would fail.
+    from setuptools import find_packages
+
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    shipped = set(find_packages(ROOT, include=find["include"]))
+    on_disk = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "bgremove_utils").rglob("*.py")}
+    assert "bgremove_utils.bench" in on_disk and on_disk <= shipped

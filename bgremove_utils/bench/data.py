@@ -1,0 +1,66 @@
+"""Data pipeline: our in-memory uint8 dataset vs one that decodes every file on every access."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
+from torchvision.transforms.functional import to_tensor
+
+from ..augment import joint_augmentation
+from ..config import TrainConfig
+from ..data import PairedImageDataset
+from .common import Row
+
+
+class PlainPairs(Dataset):
+    """What most tutorials do: open, convert, resize and to-tensor both files on every access."""
+
+    def __init__(self, pairs: list, image_size: int):
+        self.pairs, self.size, self.transform = pairs, image_size, joint_augmentation(image_size)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        size, (photo, cutout) = (self.size, self.size), self.pairs[index]
+        x = to_tensor(Image.open(photo).convert("RGB").resize(size, Image.BILINEAR))
+        y = to_tensor(Image.open(cutout).convert("RGBA").resize(size, Image.BILINEAR))
+        x, y = self.transform(tv_tensors.Image(x), tv_tensors.Image(y))  # the same augmentation as ours
+        return x.as_subclass(torch.Tensor), y.as_subclass(torch.Tensor)
+
+
+class OneByOne(Dataset):
+    """A dataset's items one at a time: hides `__getitems__`, so a DataLoader asks for each picture."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return self.dataset[index]
+
+
+def bench_data(pairs: list, config: TrainConfig, n_batches: int) -> tuple[list[Row], PairedImageDataset]:
+    """Batches/s of our in-memory uint8 dataset vs PlainPairs: same batch, size and augmentation;
+    and ours augmenting one picture at a time with v2 (before `augment_batch`)."""
+    start = time.perf_counter()
+    ours = PairedImageDataset(pairs, config.image_size, augment=True)
+    build, rates = time.perf_counter() - start, []
+    for dataset in (ours, PlainPairs(pairs, config.image_size), OneByOne(ours)):
+        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
+        batches, start = 0, time.perf_counter()
+        while batches < n_batches:
+            batches += sum(1 for _ in zip(range(n_batches - batches), loader))
+        rates.append(batches / (time.perf_counter() - start))
+    note = f"batch {config.batch_size}, {config.image_size} px; ours decodes {len(pairs)} pairs once in {build:.1f} s"
+    rows = [
+        Row("data pipeline", "batches/s", *rates[:2], target=">= 20x", met=rates[0] >= 20 * rates[1], note=note),
+        Row("  ours, v2 one picture a time", "batches/s", rates[2], rates[1], note="before augment_batch"),
+    ]
+    return rows, ours

@@ -1,0 +1,109 @@
+"""One run of every section on one device, the printed table, and the JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..config import make_config
+from ..data import PairedImageDataset
+from ..models import GModel
+from ..pairs import find_pairs
+from ..sample import make_sample
+from .data import bench_data
+from .inference import bench_inference
+from .quality import bench_quality
+from .step import bench_step
+
+SECTIONS = ("data", "step", "inference", "quality")
+QUICK = {"image_size": 32, "base_channels": 8, "max_channels": 32, "depth": 3, "d_channels": 8, "batch_size": 8}
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next((ln.split(":")[1].strip() for ln in lines if ln.startswith("model name")), "cpu")
+    return "cpu"
+
+
+def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s=600.0, sections=SECTIONS) -> dict:
+    """The `sections` on one device at its profile (cpu; full on CUDA); `quick`: tiny sizes and a
+    few iterations, to check the structure, not the figures."""
+    dev, name = torch.device(device), "quick" if quick else "full" if device.startswith("cuda") else "cpu"
+    rows, details, n = [], {}, 1 if quick else 10
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        root = make_sample(tmp / "sample", n_pairs=40, size=64) if quick else Path(data_root or make_sample())
+        config, (pairs, _) = make_config(name, device=device, **(QUICK if quick else {})), find_pairs(root)
+        if "data" in sections:
+            data_rows, dataset = bench_data(pairs, config, 2 if quick else 150)
+            rows += data_rows
+        else:
+            dataset = PairedImageDataset(pairs[: config.batch_size], config.image_size)
+        if "step" in sections:
+            batch = next(iter(DataLoader(dataset, batch_size=config.batch_size)))
+            conv = (1, 32) if quick else (8, 128)
+            step_rows, details["step"] = bench_step(config, dev, batch, n, conv, try_compile and not quick)
+            rows += step_rows
+        if "inference" in sections:
+            generator = GModel(**config.model_kwargs()).to(dev).eval()
+            generator.image_size = config.image_size
+            sizes = [(128, 96), (256, 192)] if quick else [(1024, 768), (3000, 2000)]
+            inference_rows, details["inference_split_s"] = bench_inference(generator, pairs[0][0], sizes, n, tmp)
+            rows += inference_rows
+        if "quality" in sections:
+            kwargs = {"profile": name, "data_root": str(root), "device": device}
+            kwargs |= QUICK | {"epochs": 1} if quick else {}
+            quality_rows, details["time_to_quality"] = bench_quality(kwargs, (0.90, 0.95), 60 if quick else max_train_s)
+            rows += quality_rows
+    shape = f"{config.image_size} px, batch {config.batch_size}, G {config.base_channels}-{config.max_channels}"
+    meta = {"device": dev.type, "hardware": _hardware(dev), "threads": torch.get_num_threads(), "profile": name}
+    meta |= {"config": f"{shape} depth {config.depth}, D {config.d_channels}", "torch": torch.__version__}
+    return {"meta": {**meta, "quick": quick}, "rows": [row.to_dict() for row in rows], "details": details}
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}" if value >= 10 else f"{value:.3f}"
+
+
+def format_table(result: dict) -> str:
+    """The plain-text table of one run, then where the inference time goes."""
+    meta = result["meta"]
+    lines = [
+        f"{meta['device']}: {meta['hardware']}, {meta['threads']} threads, torch {meta['torch']}; "
+        f"profile {meta['profile']} ({meta['config']})",
+        f"{'measure':30s} {'unit':9s} {'ours':>8s} {'plain':>8s} {'ratio':>7s}  {'target':8s} {'':4s} note",
+    ]
+    for r in result["rows"]:
+        ratio, met = f"{r['ratio']:.2f}x" if r["ratio"] else "-", {True: "ok", False: "MISS", None: ""}[r["met"]]
+        line = f"{r['name']:30s} {r['unit']:9s} {_fmt(r['ours']):>8s} {_fmt(r['plain']):>8s} {ratio:>7s}  "
+        lines.append(f"{line}{r['target']:8s} {met:4s} {r['note']}".rstrip())
+    for size, parts in result["details"].get("inference_split_s", {}).items():
+        lines.append(f"inference {size}, seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+    return "\n".join(lines)
+
+
+def main(quick=False, json_path=None, device=None, threads=None, **kwargs) -> list[dict]:
+    """Run on the CPU, and on CUDA too when there is a GPU (or on `device` only); print, save JSON."""
+    devices = [device] if device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    results, default_threads = [], torch.get_num_threads()
+    torch.set_num_threads(threads or default_threads)
+    try:
+        for name in devices:
+            results.append(run(name, quick=quick, **kwargs))
+            print(format_table(results[-1]) + "\n", flush=True)
+    finally:
+        torch.set_num_threads(default_threads)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps({"runs": results}, indent=1))
+    return results
