@@ -33,7 +33,8 @@ def test_training_writes_checkpoints_history_and_samples(tmp_path, tiny_loaders,
 
 
 def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_loaders, tiny_run):
-    constant = {"lr_schedule": "constant"}  # a schedule planned for 3 epochs would differ after 2 anyway
+    # constant: a schedule planned for 3 epochs would differ after 2; samples: saving them must not change the run
+    constant = {"lr_schedule": "constant", "sample_every": 1}
     straight = train(loaders=tiny_loaders, **tiny_run(tmp_path / "a", epochs=3, **constant))
     train(loaders=tiny_loaders, **tiny_run(tmp_path / "b", epochs=2, **constant))
     resumed = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path / "b", epochs=3, **constant))

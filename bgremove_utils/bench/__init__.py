@@ -2,6 +2,6 @@
 time to quality, each beside a plain baseline measured in the same run, with the ratio.
 """
 
-from .run import format_table, main, run
+from .runner import format_table, main, run
 
 __all__ = ["format_table", "main", "run"]
