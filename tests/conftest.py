@@ -50,7 +50,7 @@ def one_thread():
 
 
 TINY_MODEL = dict(
-    profile="quick", image_size=32, base_channels=8, d_channels=8, depth=3, progress=False, sample_every=0
+    profile="quick", image_size=32, base_channels=8, d_channels=8, depth=3, epochs=3, progress=False, sample_every=0
 )
 
 
@@ -58,12 +58,7 @@ TINY_MODEL = dict(
 def tiny_run():
     """The arguments of `train` for a tiny model writing to `checkpoint_dir`, three epochs unless
     overridden: `train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))`."""
-    return lambda checkpoint_dir, **overrides: {
-        **TINY_MODEL,
-        "epochs": 3,
-        "checkpoint_dir": str(checkpoint_dir),
-        **overrides,
-    }
+    return lambda checkpoint_dir, **overrides: {**TINY_MODEL, "checkpoint_dir": str(checkpoint_dir), **overrides}
 
 
 @pytest.fixture(scope="module")

@@ -132,12 +132,10 @@ def test_a_one_process_group_trains_with_ddp_and_is_destroyed_even_on_error(
     env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
     for name, value in {**env, "MASTER_PORT": str(_free_port())}.items():
         monkeypatch.setenv(name, value)
-    history = train(**tiny_run(tmp_path, data_root=str(tiny_sample), epochs=1, batch_size=8, sample_every=1))
+    args = tiny_run(tmp_path, data_root=str(tiny_sample), epochs=1, batch_size=8, sample_every=1)
+    history = train(**args)
     assert len(history) == 1 and not dist.is_initialized()
     monkeypatch.setenv("MASTER_PORT", str(_free_port()))
     with pytest.raises(CheckpointError, match="base_channels"):
-        train(
-            resume=True,
-            **tiny_run(tmp_path, data_root=str(tiny_sample), epochs=1, batch_size=8, sample_every=1, base_channels=16),
-        )
+        train(resume=True, **{**args, "base_channels": 16})
     assert not dist.is_initialized()
