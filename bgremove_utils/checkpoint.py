@@ -4,45 +4,32 @@ history, the config and the RNG states, written atomically so that a crash leave
 
 from __future__ import annotations
 
-import glob
 import os
 import random
-import tempfile
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from .config import TrainConfig
 from .errors import CheckpointError
-from .models import GModel
+from .files import atomic_write
+from .models import GConfig, GModel
 from .paths import default_checkpoint_dir
 
 if TYPE_CHECKING:  # only for the annotations: train imports this module
-    from .config import TrainConfig
     from .data import Loaders
     from .train import GAN
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
-    """torch.save into a temporary file beside `path`, fsync, then os.replace: at any moment
-    `path` is either the previous checkpoint or the complete new one. Temporary files a killed
-    run left beside it are removed then (one run writes to a checkpoint folder at a time)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    return path
+    """torch.save `state` atomically and synced to the disk (`files.atomic_write`): at any moment
+    `path` is either the previous checkpoint or the complete new one, even after a power cut."""
+    with atomic_write(path, sync=True) as handle:
+        torch.save(state, handle)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -82,22 +69,26 @@ def load_state(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike
         ) from None
 
 
+def saved_config(state: dict, path: str | os.PathLike) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (also from a checkpoint of before the config
+    had parts), or a CheckpointError when it does not say what generator it holds."""
+    config = state["config"]
+    g = config.get("g", config) if isinstance(config, dict) else None  # flat, before the parts
+    if not isinstance(g, dict) or not {f.name for f in fields(GConfig)} <= set(g):
+        raise CheckpointError(
+            f"{path}: its config lacks a usable model setting (the generator's {', '.join(asdict(GConfig()))}); "
+            "it was not written by this course's train(): train again."
+        )
+    return TrainConfig.from_dict(config)
+
+
 def load_generator(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> GModel:
-    """The trained GModel of a checkpoint (default: <project>/checkpoints/best.pt), in eval mode.
-    A checkpoint holding only `generator` and `config` is enough."""
+    """The trained GModel of a checkpoint (default: <project>/checkpoints/best.pt), in eval mode,
+    rebuilt from the config saved beside its weights. `generator` and `config` are enough."""
     path = Path(path) if path is not None else default_checkpoint_dir() / "best.pt"
     state = load_checkpoint(path)
-    config = state["config"]
-    try:
-        model = GModel(**{key: config[key] for key in ("base_channels", "depth", "max_channels")})
-        image_size = int(config["image_size"])  # the size it was trained at, used by inference
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: its config lacks a usable model setting ({type(exc).__name__}: {exc}); "
-            "it was not written by this course's train(): train again."
-        ) from None
+    model = GModel(saved_config(state, path).g)
     load_state(model, state["generator"], path, "generator")
-    model.image_size = image_size
     return model.to(device).eval()
 
 
@@ -142,11 +133,12 @@ def restore_training(
 ) -> tuple[list, float, int]:
     """Load `path` into the networks, optimizers, scaler and RNGs; (history, best IoU, next epoch)."""
     state = load_checkpoint(path, map_location=gan.device)
-    saved = state["config"]
-    for key in ("image_size", "base_channels", "max_channels", "depth", "d_channels", "d_down"):
-        if saved.get(key) != getattr(config, key):
+    saved = saved_config(state, path)
+    for part in ("g", "d"):  # the networks' shapes must be the same; anything else may change
+        ours, theirs = asdict(getattr(config, part)), asdict(getattr(saved, part))
+        for key in (k for k in ours if ours[k] != theirs[k]):
             raise CheckpointError(
-                f"{path}: made with {key}={saved.get(key)}, this run has {key}={getattr(config, key)}; "
+                f"{path}: made with {key}={theirs[key]}, this run has {key}={ours[key]}; "
                 "use the same settings to resume, or another checkpoint_dir to start afresh."
             )
     load_state(gan.g, state["generator"], path, "generator")
@@ -162,3 +154,15 @@ def restore_training(
     if state.get("loader_rng") is not None and loaders.train.generator is not None:
         loaders.train.generator.set_state(state["loader_rng"])
     return state["history"], state["best_iou"], state["epoch"]
+
+
+def ensure_checkpoint(checkpoint_dir: str | os.PathLike | None = None, profile: str = "quick") -> Path:
+    """`checkpoint_dir/best.pt` (default <project>/checkpoints/best.pt); when there is none yet,
+    say so and first train the `profile` (quick: about a minute on a CPU) into that folder."""
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
+    if not (folder / "best.pt").is_file():
+        from .train import train  # here, not at the top: train imports this module
+
+        print(f"No checkpoint at {folder / 'best.pt'} yet: training the {profile!r} profile first (about a minute).")
+        train(profile=profile, checkpoint_dir=str(folder))
+    return folder / "best.pt"

@@ -9,17 +9,42 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import matplotlib
+
+from .bench import main as bench
+from .checkpoint import load_checkpoint, load_generator, saved_config
+from .config import PROFILES, resolve_device, settings
+from .data import make_loaders
+from .distributed import is_main
+from .download import download_kaggle
 from .errors import BgRemoveError
+from .inference import process_and_generate, process_folder
+from .metrics import evaluate
+from .paths import default_checkpoint_dir, default_output_dir
+from .sample import make_sample
+from .train import train
+from .viz import predict_and_compare
+
+DATA_SOURCE = ("data_root", "bg_path", "no_bg_path")  # the settings that say where the pairs are
 
 
-def _add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-root", help="folder holding the photo and cut-out folders (default: the course's sample)"
-    )
-    parser.add_argument("--bg-path", help="folder of photos (with background); use with --no-bg-path")
-    parser.add_argument("--no-bg-path", help="folder of cut-outs (no background), same file stems as --bg-path")
+def add_setting_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """A flag for each training setting (or for those `names`), with its type and help text from
+    the config's own field: `--lr-g`, `--depth`, `--augment/--no-augment`... None: the profile's."""
+    for name, (_, field, kind) in settings().items():
+        if names is not None and name not in names:
+            continue
+        flag, text = "--" + name.replace("_", "-"), field.metadata["help"]
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+        elif kind is tuple:
+            parser.add_argument(flag, type=float, nargs=2, metavar=("FIRST", "SECOND"), help=text)
+        else:
+            choices = list(PROFILES) if name == "profile" else field.metadata.get("choices")
+            parser.add_argument(flag, type=kind, choices=choices, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,44 +61,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", help="where to put it (default: data/kaggle)")
     p.add_argument("--force", action="store_true", help="download again even if it is there")
 
-    p = commands.add_parser("train", help="train the GAN; checkpoints go to --checkpoint-dir")
-    p.add_argument(
-        "--profile", choices=["full", "cpu", "quick"], help="default: full on CUDA, cpu otherwise, or $BGREMOVE_PROFILE"
+    p = commands.add_parser(
+        "train",
+        help="train the GAN; checkpoints go to --checkpoint-dir",
+        description="Train the GAN. Every setting not given is the profile's (default profile: full on CUDA, "
+        "cpu otherwise, or $BGREMOVE_PROFILE).",
     )
-    _add_data_args(p)
-    for name, kind in (
-        ("epochs", int),
-        ("batch-size", int),
-        ("image-size", int),
-        ("lr-g", float),
-        ("lr-d", float),
-        ("l1-weight", float),
-        ("num-workers", int),
-        ("seed", int),
-    ):
-        p.add_argument(f"--{name}", type=kind, help="overrides the profile's value")
-    p.add_argument("--device", help="auto (default), cuda, mps or cpu")
-    p.add_argument("--checkpoint-dir", help="default: checkpoints/")
+    add_setting_flags(p)
     p.add_argument("--resume", action="store_true", help="carry on from checkpoint-dir/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
 
     p = commands.add_parser("evaluate", help="metrics of a checkpoint on a split, beside the trivial baseline")
     p.add_argument("--checkpoint", help="default: checkpoints/best.pt")
-    _add_data_args(p)
+    add_setting_flags(p, (*DATA_SOURCE, "device"))  # default: the data the checkpoint was trained on
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
-    p.add_argument("--device", help="auto (default), cuda, mps or cpu")
 
     p = commands.add_parser("predict", help="cut out one picture, or every picture of a folder, to RGBA PNG")
     p.add_argument("input", help="a picture or a folder of pictures")
     p.add_argument("output", help="the PNG to write, or a folder for a folder")
     p.add_argument("--checkpoint", help="default: checkpoints/best.pt")
-    p.add_argument("--device", help="auto (default), cuda, mps or cpu")
+    add_setting_flags(p, ("device",))
 
     p = commands.add_parser("demo", help="the whole course end to end on the sample, in a few minutes")
-    p.add_argument("--profile", choices=["full", "cpu", "quick"], help="default: cpu (quick when $CI is set)")
-    p.add_argument("--epochs", type=int, help="overrides the profile's number of epochs")
+    add_setting_flags(p, ("profile", "epochs", "checkpoint_dir"))  # default profile: cpu (quick when $CI is set)
     p.add_argument("--out", help="where to put the results (default: outputs/demo)")
-    p.add_argument("--checkpoint-dir", help="default: checkpoints/")
 
     p = commands.add_parser("bench", help="speed beside plain baselines: data, training step, inference, time to IoU")
     p.add_argument("--quick", action="store_true", help="tiny sizes, a few iterations: checks it runs, not the speed")
@@ -88,62 +99,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_make_sample(args) -> None:
-    from .sample import make_sample
-
     start = time.perf_counter()
     root = make_sample(args.root, n_pairs=args.n_pairs, size=args.size, seed=args.seed)
     print(f"Sample of {args.n_pairs} pairs in {root} ({time.perf_counter() - start:.1f} s)")
 
 
 def _cmd_download(args) -> None:
-    from .data import download_kaggle
-
     print(f"Kaggle data set in {download_kaggle(args.dest, force=args.force)}")
 
 
 def _cmd_train(args) -> None:
-    from .distributed import is_main
-    from .train import train
-
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "epochs",
-            "batch_size",
-            "image_size",
-            "lr_g",
-            "lr_d",
-            "l1_weight",
-            "num_workers",
-            "seed",
-            "device",
-            "checkpoint_dir",
-            "data_root",
-            "bg_path",
-            "no_bg_path",
-        )
-    }
-    history = train(profile=args.profile, resume=args.resume, progress=not args.no_progress, **overrides)
+    given = {name: getattr(args, name) for name in settings()}
+    given = {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}
+    history = train(resume=args.resume, progress=not args.no_progress, **given)
     if history and is_main():  # under torchrun: said once, by rank 0
         last = history[-1]
         print(f"epoch {last['epoch']}: val IoU {last['val_iou']:.3f}, MAE {last['val_mae']:.3f}")
 
 
-def _load_split(checkpoint: str | None, args, split: str):
-    from .checkpoint import load_generator
-    from .data import make_loaders
-
-    generator = load_generator(checkpoint, device=_device(args))
-    loaders = make_loaders(
-        args.data_root, args.bg_path, args.no_bg_path, image_size=generator.image_size, batch_size=32, augment=False
-    )
-    return generator, getattr(loaders, split)
-
-
-def _device(args):
-    from .config import resolve_device
-
-    return resolve_device(getattr(args, "device", None) or "auto")
+def _load_split(args):
+    """The checkpoint's generator and the loader of `args.split`: of the data it was trained on,
+    unless the arguments name other data."""
+    path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir() / "best.pt"
+    generator = load_generator(path, device=resolve_device(args.device or "auto"))
+    data = saved_config(load_checkpoint(path), path).data
+    if any(getattr(args, name) for name in DATA_SOURCE):
+        data = replace(data, **{name: getattr(args, name) for name in DATA_SOURCE})
+    loaders = make_loaders(data, generator.config.image_size, batch_size=32, augment=False)
+    return generator, getattr(loaders, args.split)
 
 
 def print_metrics(results: dict) -> None:
@@ -153,16 +136,12 @@ def print_metrics(results: dict) -> None:
 
 
 def _cmd_evaluate(args) -> None:
-    from .metrics import evaluate
-
-    generator, loader = _load_split(args.checkpoint, args, args.split)
+    generator, loader = _load_split(args)
     print(f"{args.split} split, {len(loader.dataset)} images:")
     print_metrics(evaluate(generator, loader))
 
 
 def _cmd_predict(args) -> None:
-    from .inference import process_and_generate, process_folder
-
     if Path(args.input).is_dir():
         report = process_folder(args.input, args.output, args.checkpoint, device=args.device)
         if report.failed:
@@ -172,25 +151,13 @@ def _cmd_predict(args) -> None:
 
 
 def _cmd_bench(args) -> None:
-    from .bench import main as bench
-
     options = {"data_root": args.data_root, "try_compile": not args.no_compile, "max_train_s": args.max_train_seconds}
     options["sections"] = args.only or ("data", "step", "inference", "quality")
     bench(quick=args.quick, json_path=args.json_path, device=args.device, threads=args.threads, **options)
 
 
 def _cmd_demo(args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from .data import make_loaders
-    from .inference import process_and_generate
-    from .metrics import evaluate
-    from .paths import default_checkpoint_dir, default_output_dir
-    from .sample import make_sample
-    from .train import train
-    from .viz import predict_and_compare
-
+    matplotlib.use("Agg")  # figures are saved, never shown
     profile = args.profile or os.environ.get("BGREMOVE_PROFILE") or ("quick" if os.environ.get("CI") else "cpu")
     out = Path(args.out) if args.out else default_output_dir() / "demo"
     ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else default_checkpoint_dir()
@@ -198,10 +165,8 @@ def _cmd_demo(args) -> None:
     print(f"1/4 sample data in {make_sample()}")
     print(f"2/4 training, profile '{profile}'")
     history = train(profile=profile, checkpoint_dir=str(ckpt), epochs=args.epochs)
-    from .checkpoint import load_generator
-
     generator = load_generator(ckpt / "best.pt")
-    loaders = make_loaders(image_size=generator.image_size, batch_size=32, augment=False)
+    loaders = make_loaders(image_size=generator.config.image_size, batch_size=32, augment=False)
     results = evaluate(generator, loaders.test)
     print(f"3/4 test split, {len(loaders.test.dataset)} images:")
     print_metrics(results)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,22 +18,31 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 
 from .augment import augment_batch, joint_augmentation
-from .download import download_kaggle  # noqa: F401  (part of the data API: data.download_kaggle)
 from .errors import ConfigError, DataError, ImageError
-from .images import open_image
-from .pairs import detect_folders, find_pairs, find_splits, split_pairs  # noqa: F401  (data.find_pairs, ...)
+from .images import border_matte, open_image
+from .models import setting
+from .pairs import find_splits
 from .paths import default_sample_dir
+from .sample import make_sample, read_manifest
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the pairs are and how they are served: what `make_loaders` takes, whole."""
+
+    data_root: str | None = setting(None, "folder holding the photo and cut-out folders (default: the course's sample)")
+    bg_path: str | None = setting(None, "folder of photos (with background); use with --no-bg-path")
+    no_bg_path: str | None = setting(None, "folder of cut-outs (no background), same file stems as --bg-path")
+    batch_size: int = setting(16, "pictures per step (per process under torchrun)", positive=True)
+    num_workers: int = setting(0, "DataLoader worker processes (0: in the main process)")
+    augment: bool = setting(True, "random flips and crops of the training pairs")
 
 
 def estimate_alpha(rgb: np.ndarray, low: float = 12.0, high: float = 40.0) -> np.ndarray:
-    """Alpha (H, W) in [0, 1] for a cut-out saved as RGB on a plain background.
-
-    The background colour is the median of the one-pixel frame of the picture; a pixel's alpha
-    rises linearly from 0 to 1 as its largest channel difference from that colour goes from
-    `low` to `high` (0-255 scale), which keeps anti-aliased edges soft."""
-    frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float32)
-    distance = np.abs(rgb.astype(np.float32) - np.median(frame, axis=0)).max(-1)
-    return np.clip((distance - low) / (high - low), 0.0, 1.0)
+    """Alpha (H, W) in [0, 1] for a cut-out saved as RGB (H, W, 3) uint8 on a plain background:
+    `border_matte` with `low` and `high` on the 0-255 scale, which keeps anti-aliased edges soft."""
+    x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)[None]  # (1, 3, H, W), a copy
+    return border_matte(x, low, high)[0, 0].numpy()
 
 
 def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,7 +53,7 @@ def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor,
         alpha = Image.fromarray((estimate_alpha(np.asarray(target)) * 255 + 0.5).astype(np.uint8))
         target = Image.merge("RGBA", (*target.split(), alpha))
     y = target.resize((image_size, image_size), Image.BILINEAR)
-    to_tensor = lambda im: torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous()  # noqa: E731
+    to_tensor = lambda im: torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous()
     return to_tensor(x), to_tensor(y)
 
 
@@ -107,54 +117,57 @@ class Loaders(NamedTuple):
     test: DataLoader
 
 
-def check_batch_size(
-    batch_size: int,
-    data_root: str | os.PathLike | None = None,
-    bg_path: str | os.PathLike | None = None,
-    no_bg_path: str | os.PathLike | None = None,
-    seed: int = 0,
-) -> None:
-    """A ConfigError when `batch_size` exceeds the training pairs, found before any is decoded."""
-    n_train = len(find_splits(data_root, bg_path, no_bg_path, seed, warn=False)["train"])
-    where = bg_path or data_root or default_sample_dir()
+def _with_source(data: DataConfig) -> DataConfig:
+    """`data`, with the course's sample (made first if missing) when it names no folder."""
+    if data.data_root is not None or data.bg_path is not None:
+        return data
+    root = default_sample_dir()
+    if read_manifest(root) is None:
+        make_sample(root)
+    return replace(data, data_root=str(root))
+
+
+def _splits(data: DataConfig, warn: bool = True) -> dict[str, list]:
+    data = _with_source(data)
+    return find_splits(data.data_root, data.bg_path, data.no_bg_path, warn=warn)
+
+
+def check_batch_size(data: DataConfig) -> None:
+    """A ConfigError when the batch size exceeds the training pairs, found before any is decoded."""
+    n_train = len(_splits(data, warn=False)["train"])
+    where = data.bg_path or data.data_root or default_sample_dir()
     if n_train == 0:
         raise DataError(f"{where}: no pairs in the training split; add pairs or check the manifest's split.")
-    if batch_size > n_train:
+    if data.batch_size > n_train:
         raise ConfigError(
-            f"batch_size={batch_size}: larger than the {n_train} training pair(s) in {where}; "
+            f"batch_size={data.batch_size}: larger than the {n_train} training pair(s) in {where}; "
             f"use batch_size={n_train} or less, or add pairs."
         )
 
 
-def make_loaders(
-    data_root: str | os.PathLike | None = None,
-    bg_path: str | os.PathLike | None = None,
-    no_bg_path: str | os.PathLike | None = None,
-    image_size: int = 64,
-    batch_size: int = 16,
-    num_workers: int = 0,
-    seed: int = 0,
-    augment: bool = True,
-) -> Loaders:
-    """train/val/test DataLoaders over the pairs of `bg_path`/`no_bg_path` (or found under
-    `data_root`; by default the course's sample, made first if it is missing). Only the train
-    loader shuffles and augments; `test` is what `predict_and_compare` takes."""
-    splits = find_splits(data_root, bg_path, no_bg_path, seed)
-    make = lambda name, aug: PairedImageDataset(splits[name], image_size, augment=aug)  # noqa: E731
-    datasets = {"train": make("train", augment), "val": make("val", False), "test": make("test", False)}
-    generator = torch.Generator().manual_seed(seed)
+def make_loaders(data: DataConfig | str | os.PathLike | None = None, image_size: int = 64, **fields) -> Loaders:
+    """train/val/test DataLoaders of pictures of `image_size` over the pairs `data` names: a
+    DataConfig, or a folder as its `data_root` (default: the course's sample, made first if it is
+    missing); `fields` replace the config's (`make_loaders(root, 128, augment=False)`). Only the
+    train loader shuffles and augments; `test` is what `predict_and_compare` takes."""
+    if not isinstance(data, DataConfig):
+        data = DataConfig(data_root=None if data is None else str(data))
+    data = replace(data, **fields)
+    splits = _splits(data)
+    make = lambda name, aug: PairedImageDataset(splits[name], image_size, augment=aug)
+    datasets = {"train": make("train", data.augment), "val": make("val", False), "test": make("test", False)}
     common = {
-        "batch_size": batch_size,
-        "num_workers": num_workers,
+        "batch_size": data.batch_size,
+        "num_workers": data.num_workers,
         "pin_memory": torch.cuda.is_available(),
-        "persistent_workers": num_workers > 0,
+        "persistent_workers": data.num_workers > 0,
     }
     return Loaders(
         train=DataLoader(
             datasets["train"],
             shuffle=True,
-            generator=generator,
-            drop_last=len(datasets["train"]) > batch_size,
+            generator=torch.Generator().manual_seed(0),  # train() reseeds it with its own seed
+            drop_last=len(datasets["train"]) > data.batch_size,
             **common,
         ),
         val=DataLoader(datasets["val"], shuffle=False, **common),

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,21 +21,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .errors import CheckpointError, ConfigError, DataError
 
 INDICES_ENV = "BGREMOVE_LOG_INDICES"  # a folder: each rank writes there the indices it trained on
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in the group: global rank, rank on its machine, number of processes."""
-
-    rank: int
-    local_rank: int
-    world_size: int
-    device: torch.device
-    owns_group: bool  # we started the process group, so we end it
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
 
 def launched_by_torchrun() -> bool:
@@ -58,11 +44,103 @@ def quiet_unless_main():
         yield
 
 
-def setup(device: torch.device) -> DistInfo | None:
-    """Join the process group torchrun set up in the environment (env://): NCCL with each process
-    on its own GPU, `cuda:LOCAL_RANK`, or gloo on the CPU. None when not launched by torchrun."""
+@dataclass(frozen=True)
+class Process:
+    """This process's place in the run: alone (`ddp` False: every method below is then a no-op
+    or the plain answer), or one of torchrun's processes training with DistributedDataParallel."""
+
+    device: torch.device
+    ddp: bool = False
+    rank: int = 0
+    world_size: int = 1
+    owns_group: bool = False  # we started the process group, so we end it
+
+    @property
+    def is_main(self) -> bool:
+        """The one process that shows bars, prints and writes files."""
+        return self.rank == 0
+
+    def shard(self, loaders, seed: int):
+        """The train split dealt out by a DistributedSampler (shuffled with `seed`, reshuffled by
+        `start_epoch`), the validation split dealt out in turn: each process its own part;
+        `batch_size` stays per process."""
+        if not self.ddp:
+            return loaders
+        train, val = loaders.train, loaders.val
+        sampler = DistributedSampler(train.dataset, self.world_size, self.rank, shuffle=True, seed=seed, drop_last=True)
+        if len(sampler) == 0:
+            n = len(train.dataset)
+            raise DataError(f"{n} training pair(s) cannot be dealt out to {self.world_size} processes.")
+        own = range(self.rank, len(val.dataset), self.world_size)  # uneven parts are fine: metrics sum their states
+        return type(loaders)(
+            train=_like(train, sampler, drop_last=len(sampler) > train.batch_size),
+            val=_like(val, list(own), drop_last=False),
+            test=loaders.test,
+        )
+
+    def wrap(self, g: torch.nn.Module, d: torch.nn.Module) -> tuple:
+        """What the training step calls for G's logits and for D: the plain networks, or each in
+        DistributedDataParallel (which starts them from rank 0's weights, and averages gradients)."""
+        if not self.ddp:
+            return g.logits, d
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DDP(_Logits(g), device_ids=ids), DDP(d, device_ids=ids)
+
+    def start_epoch(self, loader: DataLoader, epoch: int, seed: int) -> None:
+        """A new shuffle each epoch (DistributedSampler.set_epoch), dealt out anew, and each process
+        its own random augmentations, reproducible from the seed, epoch and rank."""
+        if self.ddp:
+            loader.sampler.set_epoch(epoch)
+            torch.manual_seed(seed + epoch * self.world_size + self.rank)
+
+    def mean(self, sums: dict[str, float], count: int) -> dict[str, float]:
+        """Each key's sum over all processes divided by the total count: the mean over the global batch."""
+        if not self.ddp:
+            return {k: v / max(count, 1) for k, v in sums.items()}
+        keys = list(sums)  # the same order on every process: train_step always returns the same keys
+        values = torch.tensor([sums[k] for k in keys] + [count], dtype=torch.float64, device=self.device)
+        dist.all_reduce(values)
+        return {k: (v / max(values[-1].item(), 1)) for k, v in zip(keys, values[:-1].tolist())}
+
+    def exists(self, path: Path) -> bool:
+        """Whether `path` exists; under torchrun every process checks, and all must see it or none."""
+        if not self.ddp:
+            return path.exists()
+        seen = torch.tensor([int(path.exists())], device=self.device)
+        dist.all_reduce(seen)
+        if 0 < seen.item() < self.world_size:
+            raise CheckpointError(
+                f"{path}: {seen.item()} of {self.world_size} processes see it; to resume on several machines, "
+                "put --checkpoint-dir on a shared file system (or copy last.pt to the same path on each machine)."
+            )
+        return bool(seen.item())
+
+    def barrier(self) -> None:
+        """Wait until every process gets here."""
+        if self.ddp:
+            dist.barrier()
+
+    def log_indices(self, sampler, n_seen: int, epoch: int) -> None:
+        """With $BGREMOVE_LOG_INDICES set to a folder: append to `indices_rank<r>.jsonl` there the
+        data set indices this process trained on in `epoch` (the sampler's first `n_seen`; the
+        DataLoader takes them in order and drops only the tail). A debugging aid, the tests' witness."""
+        folder = os.environ.get(INDICES_ENV)
+        if not folder or not self.ddp:
+            return
+        indices = list(sampler)[:n_seen]  # DistributedSampler: the same order every time for one epoch
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with open(Path(folder) / f"indices_rank{self.rank}.jsonl", "a") as handle:
+            handle.write(json.dumps({"rank": self.rank, "epoch": epoch + 1, "indices": indices}) + "\n")
+
+
+@contextlib.contextmanager
+def process(device: torch.device) -> Iterator[Process]:
+    """This process, alone; or, when torchrun launched it, joined to the process group torchrun
+    set up in the environment (env://): NCCL with each process on its own GPU, `cuda:LOCAL_RANK`,
+    or gloo on the CPU. The group is left at the end, after an error too."""
     if not dist.is_initialized() and not launched_by_torchrun():
-        return None
+        yield Process(device)
+        return
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
@@ -78,31 +156,11 @@ def setup(device: torch.device) -> DistInfo | None:
     if owns:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, init_method="env://", device_id=device if device.type == "cuda" else None)
-    return DistInfo(dist.get_rank(), local_rank, dist.get_world_size(), device, owns)
-
-
-def cleanup(info: DistInfo | None) -> None:
-    """destroy_process_group, if this run started it; after success or an error alike."""
-    if info is not None and info.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def shard_loaders(loaders, info: DistInfo | None, seed: int):
-    """Under torchrun, the same loaders with the train split dealt out by a DistributedSampler
-    (shuffled with `seed`; `start_epoch` reshuffles it) and the validation split dealt out in
-    turn: every process sees its own part; `batch_size` stays per process. Else, as they are."""
-    if info is None:
-        return loaders
-    train, val = loaders.train, loaders.val
-    sampler = DistributedSampler(train.dataset, info.world_size, info.rank, shuffle=True, seed=seed, drop_last=True)
-    if len(sampler) == 0:
-        raise DataError(f"{len(train.dataset)} training pair(s) cannot be dealt out to {info.world_size} processes.")
-    own = range(info.rank, len(val.dataset), info.world_size)  # uneven parts are fine: metrics sum their states
-    return type(loaders)(
-        train=_like(train, sampler, drop_last=len(sampler) > train.batch_size),
-        val=_like(val, list(own), drop_last=False),
-        test=loaders.test,
-    )
+    try:
+        yield Process(device, True, dist.get_rank(), dist.get_world_size(), owns)
+    finally:
+        if owns and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def _like(loader: DataLoader, sampler, drop_last: bool) -> DataLoader:
@@ -118,57 +176,6 @@ def _like(loader: DataLoader, sampler, drop_last: bool) -> DataLoader:
     )
 
 
-def start_epoch(loader: DataLoader, epoch: int, seed: int, info: DistInfo | None) -> None:
-    """Under torchrun: a new shuffle each epoch (DistributedSampler.set_epoch), dealt out anew, and
-    each process its own random augmentations, reproducible from the seed, epoch and rank."""
-    if info is not None:
-        loader.sampler.set_epoch(epoch)
-        torch.manual_seed(seed + epoch * info.world_size + info.rank)
-
-
-def mean_across(sums: dict[str, float], count: int, info: DistInfo | None) -> dict[str, float]:
-    """Each key's sum over all processes divided by the total count: the mean over the global batch."""
-    if info is None:
-        return {k: v / max(count, 1) for k, v in sums.items()}
-    keys = list(sums)  # the same order on every process: train_step always returns the same keys
-    values = torch.tensor([sums[k] for k in keys] + [count], dtype=torch.float64, device=info.device)
-    dist.all_reduce(values)
-    return {k: (v / max(values[-1].item(), 1)) for k, v in zip(keys, values[:-1].tolist())}
-
-
-def exists_everywhere(path: Path, info: DistInfo | None) -> bool:
-    """Whether `path` exists; under torchrun every process checks, and all must see it or none."""
-    if info is None:
-        return path.exists()
-    seen = torch.tensor([int(path.exists())], device=info.device)
-    dist.all_reduce(seen)
-    if 0 < seen.item() < info.world_size:
-        raise CheckpointError(
-            f"{path}: {seen.item()} of {info.world_size} processes see it; to resume on several machines, "
-            "put --checkpoint-dir on a shared file system (or copy last.pt to the same path on each machine)."
-        )
-    return bool(seen.item())
-
-
-def log_indices(sampler, n_seen: int, epoch: int, info: DistInfo | None) -> None:
-    """With $BGREMOVE_LOG_INDICES set to a folder: append to `indices_rank<r>.jsonl` there the data
-    set indices this process trained on in `epoch` (the sampler's first `n_seen`; the DataLoader
-    takes them in order and drops only the tail). A debugging aid, and the tests' witness."""
-    folder = os.environ.get(INDICES_ENV)
-    if not folder or info is None:
-        return
-    indices = list(sampler)[:n_seen]  # DistributedSampler: the same order every time for one epoch
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    with open(Path(folder) / f"indices_rank{info.rank}.jsonl", "a") as handle:
-        handle.write(json.dumps({"rank": info.rank, "epoch": epoch + 1, "indices": indices}) + "\n")
-
-
-def barrier(info: DistInfo | None) -> None:
-    """Wait until every process gets here (nothing to wait for in one process)."""
-    if info is not None:
-        dist.barrier()
-
-
 class _Logits(torch.nn.Module):
     """G's `logits` as a `forward`: DistributedDataParallel syncs the gradients of `forward` calls only."""
 
@@ -178,9 +185,3 @@ class _Logits(torch.nn.Module):
 
     def forward(self, photo: torch.Tensor) -> torch.Tensor:
         return self.g.logits(photo)
-
-
-def wrap(g: torch.nn.Module, d: torch.nn.Module, info: DistInfo) -> tuple[DDP, DDP]:
-    """G's logits and D, each in DistributedDataParallel (which starts them from rank 0's weights)."""
-    ids = [info.device.index] if info.device.type == "cuda" else None
-    return DDP(_Logits(g), device_ids=ids), DDP(d, device_ids=ids)

@@ -7,19 +7,28 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, OutputError
+from .files import atomic_write
 
-_UMASK = os.umask(0)  # read once, at import: os.umask can only be read by setting it
-os.umask(_UMASK)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+def border_matte(rgb: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Alpha (B, 1, H, W) of pictures (B, 3, H, W) in [0, 1] from each pixel's colour distance to
+    the median colour of the picture's one-pixel frame: 0 up to `low`, rising linearly to 1 at
+    `high`. The matte of a cut-out saved on a plain background, and the course's trivial baseline."""
+    frame = torch.cat([rgb[..., 0, :], rgb[..., -1, :], rgb[..., :, 0], rgb[..., :, -1]], dim=-1)
+    colour = frame.median(dim=-1).values[..., None, None]  # (B, 3, 1, 1)
+    distance = (rgb - colour).abs().amax(dim=1, keepdim=True)
+    return ((distance - low) / (high - low)).clamp(0, 1)
 
 
 def is_image_file(path: Path) -> bool:
@@ -97,6 +106,8 @@ def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image
 def _why_not_written(path: Path, exc: OSError) -> str:
     """What went wrong writing `path` and what to do, for the usual OSErrors."""
     reason = exc.strerror or str(exc)
+    if not path.parent.is_dir():
+        return f"{path}: cannot write to folder {path.parent} ({reason}); choose another output folder."
     if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
         return f"{path}: could not be written, the disk is full ({reason}); free some space or choose another folder."
     if exc.errno == errno.EISDIR or path.is_dir():
@@ -105,25 +116,12 @@ def _why_not_written(path: Path, exc: OSError) -> str:
 
 
 def save_png_atomic(image: Image.Image, path: str | os.PathLike, compress_level: int = 1) -> Path:
-    """Write `image` as a PNG at `path` via a temporary file and a rename: the file is either the
+    """Write `image` as a PNG at `path` atomically (`files.atomic_write`): the file is either the
     old one or the whole new one, never half written. Creates the folder."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(
-            f"{path}: cannot write to folder {path.parent} ({exc.strerror or exc}); choose another output folder."
-        ) from None
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as an ordinary new file (mkstemp makes it private to the owner)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(path) as handle:
             image.save(handle, format="PNG", compress_level=compress_level)
-        os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise OutputError(_why_not_written(path, exc)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

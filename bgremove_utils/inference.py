@@ -39,17 +39,14 @@ def get_generator(generator: GModel | str | os.PathLike | None = None, device: s
 
 
 @torch.no_grad()
-def predict_matte(generator: GModel, photo: Image.Image, image_size: int | None = None) -> np.ndarray:
+def predict_matte(generator: GModel, photo: Image.Image) -> np.ndarray:
     """Alpha (H, W) uint8 for an RGB picture of any size: the network sees it resized to its
     training size, and its alpha is upsampled bilinearly back to the picture's own size."""
-    size = image_size or getattr(generator, "image_size", 64)
+    size = generator.config.image_size
     device = next(generator.parameters()).device
     small = photo.resize((size, size), Image.BILINEAR)
     x = torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].to(device).float() / 255.0
-    was_training = generator.training
-    generator.eval()
-    alpha = generator(x)[:, 3:].float()  # (1, 1, S, S)
-    generator.train(was_training)
+    alpha = generator.predict(x)[:, 3:]  # (1, 1, S, S)
     alpha = F.interpolate(alpha, size=(photo.height, photo.width), mode="bilinear", align_corners=False)
     return (alpha[0, 0].clamp(0, 1) * 255 + 0.5).byte().cpu().numpy()
 

@@ -4,11 +4,17 @@ PSNR of the cut-out composited over a fixed background; plus the trivial baselin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
+from torch.utils.data import DataLoader
 from torchmetrics.classification import BinaryJaccardIndex
 from torchmetrics.functional.classification import binary_jaccard_index
 from torchmetrics.image import PeakSignalNoiseRatio
 from torchmetrics.regression import MeanAbsoluteError
+
+from .images import border_matte
 
 # The fixed background of the composite PSNR: a mid grey-green no sample background is tuned to.
 COMPOSITE_BACKGROUND = (0.4, 0.6, 0.4)
@@ -22,11 +28,8 @@ def composite(rgb: torch.Tensor, alpha: torch.Tensor, background=COMPOSITE_BACKG
 
 def baseline_alpha(photo: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
     """The trivial baseline: alpha from each pixel's colour distance to the median colour of the
-    picture's border, (B, 3, H, W) -> (B, 1, H, W). What a colour threshold can do."""
-    border = torch.cat([photo[..., 0, :], photo[..., -1, :], photo[..., :, 0], photo[..., :, -1]], dim=-1)
-    median = border.median(dim=-1).values[..., None, None]  # (B, 3, 1, 1)
-    distance = (photo - median).abs().amax(dim=1, keepdim=True)
-    return ((distance - threshold / 2) / threshold).clamp(0, 1)
+    picture's border, (B, 3, H, W) -> (B, 1, H, W), 0.5 at `threshold`. What a colour threshold can do."""
+    return border_matte(photo, threshold / 2, threshold * 1.5)
 
 
 def matte_metrics(device: torch.device | str = "cpu") -> _MatteMetrics:
@@ -59,14 +62,9 @@ def per_image_iou_mae(pred_alpha: torch.Tensor, true_alpha: torch.Tensor) -> tup
     return ious, maes
 
 
-@torch.no_grad()
 def predict_alpha(model: torch.nn.Module, photo: torch.Tensor) -> torch.Tensor:
     """The generator's alpha (B, 1, H, W) for a batch of photos, in eval mode."""
-    was_training = model.training
-    model.eval()
-    alpha = model(photo)[:, 3:].float()
-    model.train(was_training)
-    return alpha
+    return model.predict(photo)[:, 3:]
 
 
 @torch.no_grad()
@@ -91,3 +89,30 @@ def _run(predict, loader, device) -> dict[str, float]:
         photo, target = photo.to(device), target.to(device)
         metrics.update(predict(photo), photo, target)
     return metrics.compute()
+
+
+@dataclass
+class Scores:
+    """Per-image IoU and MAE of a matte over a data set, in the data set's order."""
+
+    iou: np.ndarray
+    mae: np.ndarray
+
+    def worst(self, n: int = 4) -> list[int]:
+        """Indices of the `n` images with the lowest IoU, worst first."""
+        return [int(i) for i in np.argsort(self.iou, kind="stable")[:n]]
+
+
+@torch.no_grad()
+def per_image_scores(dataset, generator: torch.nn.Module | None = None, batch_size: int = 32) -> Scores:
+    """IoU and MAE of each image of `dataset` for `generator`'s alpha, or for the colour-threshold
+    baseline when `generator` is None."""
+    device = next(generator.parameters()).device if generator is not None else torch.device("cpu")
+    ious, maes = [], []
+    for photo, target in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        photo = photo.to(device)
+        alpha = predict_alpha(generator, photo) if generator is not None else baseline_alpha(photo)
+        iou, mae = per_image_iou_mae(alpha.cpu(), target[:, 3:])
+        ious += iou
+        maes += mae
+    return Scores(np.array(ious), np.array(maes))

@@ -4,8 +4,34 @@ and a conditional residual discriminator `DModel` that scores patches of a candi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+
 import torch
 from torch import nn
+
+
+def setting(default, help: str, **meta):
+    """A config field with its help text, written once: the CLI's flags are made from these."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class GConfig:
+    """The generator's shape, and the size of the pictures it sees: kept on the model as
+    `model.config` and in every checkpoint, from which `load_generator` rebuilds it."""
+
+    image_size: int = setting(64, "side of the square pictures the networks see, in pixels", positive=True)
+    base_channels: int = setting(32, "generator: channels of its first layer, doubled at each level", positive=True)
+    max_channels: int = setting(128, "generator: most channels of any layer", positive=True)
+    depth: int = setting(4, "generator: encoder blocks, each halving the size", positive=True)
+
+
+@dataclass(frozen=True)
+class DConfig:
+    """The discriminator's shape: kept on the model as `model.config` and in every checkpoint."""
+
+    d_channels: int = setting(32, "discriminator: channels of its first layer", positive=True)
+    d_down: int = setting(3, "discriminator: blocks halving the size (its map: image_size / 2**d_down)", positive=True)
 
 
 def norm_layer(channels: int) -> nn.Module:
@@ -58,13 +84,13 @@ class GModel(nn.Module):
     in logit space (the standardised input has lost them; inside an object they are already right).
     """
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 32, depth: int = 4, max_channels: int = 128):
+    def __init__(self, config: GConfig | None = None, **fields):
         super().__init__()
-        self.in_channels, self.depth = in_channels, depth
-        widths = [min(base_channels * 2**i, max_channels) for i in range(depth + 1)]
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
-        self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(depth))
-        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], widths[i]) for i in reversed(range(depth)))
+        self.config = c = replace(config or GConfig(), **fields)  # e.g. GModel(depth=3, base_channels=16)
+        widths = [min(c.base_channels * 2**i, c.max_channels) for i in range(c.depth + 1)]
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+        self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(c.depth))
+        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], widths[i]) for i in reversed(range(c.depth)))
         self.refine = nn.Sequential(  # one more 3x3 conv at full size: outlines are decided there
             nn.Conv2d(widths[0], widths[0], 3, padding=1, bias=False), norm_layer(widths[0]), nn.ReLU(inplace=True)
         )
@@ -72,9 +98,10 @@ class GModel(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The four output channels before the sigmoid, (B, 4, H, W); the losses use these."""
-        if x.shape[-1] % 2**self.depth or x.shape[-2] % 2**self.depth:
+        step = 2**self.config.depth
+        if x.shape[-1] % step or x.shape[-2] % step:
             raise ValueError(
-                f"GModel of depth {self.depth} needs H and W divisible by {2**self.depth}, got {tuple(x.shape[-2:])}"
+                f"GModel of depth {self.config.depth} needs H and W divisible by {step}, got {tuple(x.shape[-2:])}"
             )
         mean, spread = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True) + 0.05
         skips = [self.stem((x - mean) / spread)]  # (B, C0, H, W)
@@ -89,6 +116,16 @@ class GModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """RGBA (B, 4, H, W) in eval mode, without gradients; the mode it was in is restored."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self(x).float()
+        finally:
+            self.train(was_training)
 
 
 class ResBlock(nn.Module):
@@ -113,16 +150,17 @@ class DModel(nn.Module):
     """Conditional PatchGAN discriminator built of residual blocks.
 
     It sees the photo beside a candidate cut-out, (B, 3, H, W) + (B, 4, H, W), and returns a map
-    of patch logits (B, 1, H / 2**n_down, W / 2**n_down): no sigmoid (the loss is
-    BCEWithLogits) and no fixed-size head, so any input size divisible by 2**n_down works.
+    of patch logits (B, 1, H / 2**d_down, W / 2**d_down): no sigmoid (the loss is
+    BCEWithLogits) and no fixed-size head, so any input size divisible by 2**d_down works.
     """
 
-    def __init__(self, in_channels: int = 3 + 4, base_channels: int = 32, n_down: int = 3, max_channels: int = 256):
+    def __init__(self, config: DConfig | None = None, **fields):
         super().__init__()
-        layers: list[nn.Module] = [Down(in_channels, base_channels, norm=False)]
-        c = base_channels
-        for _ in range(n_down - 1):
-            c_next = min(c * 2, max_channels)
+        self.config = replace(config or DConfig(), **fields)  # e.g. DModel(d_channels=16, d_down=2)
+        c = self.config.d_channels
+        layers: list[nn.Module] = [Down(3 + 4, c, norm=False)]
+        for _ in range(self.config.d_down - 1):
+            c_next = min(c * 2, 256)
             layers += [ResBlock(c), Down(c, c_next)]
             c = c_next
         layers += [ResBlock(c), nn.Conv2d(c, 1, 3, padding=1)]
@@ -135,3 +173,29 @@ class DModel(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def trace_shapes(model: nn.Module, *inputs: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Run `model` on `inputs` and return (name, block type, output shape) of each of its parts,
+    in the order they ran. The parts are the model's children, with the items of a ModuleList
+    (`downs.0`, `downs.1`, ...) and of a Sequential that is the model's only child (`net.0`, ...)."""
+    children = list(model.named_children())
+    parts = []
+    for name, child in children:
+        if isinstance(child, nn.ModuleList) or (isinstance(child, nn.Sequential) and len(children) == 1):
+            parts += [(f"{name}.{i}", item) for i, item in child.named_children()]
+        else:
+            parts.append((name, child))
+    shapes: list[tuple[str, str, tuple[int, ...]]] = []
+
+    def record(name: str):
+        return lambda module, _inputs, out: shapes.append((name, type(module).__name__, tuple(out.shape)))
+
+    hooks = [part.register_forward_hook(record(name)) for name, part in parts]
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes

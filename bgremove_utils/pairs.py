@@ -13,7 +13,9 @@ from pathlib import Path
 from .errors import DataError
 from .images import is_image_file
 from .paths import default_sample_dir
-from .sample import make_sample, read_manifest
+from .sample import read_manifest
+
+SPLIT_SEED = 0  # a data set without a manifest is split 80/10/10 in this seeded order, whatever the training seed
 
 # Usual names of the two folders, compared lower-case with spaces and dashes as underscores.
 INPUT_NAMES = (
@@ -120,8 +122,9 @@ def find_pairs(
     return pairs, orphans
 
 
-def split_pairs(pairs: list[tuple[Path, Path]], root: Path | None, seed: int = 0) -> dict[str, list]:
-    """train/val/test: the sample's manifest split when there is one, else a seeded 80/10/10."""
+def split_pairs(pairs: list[tuple[Path, Path]], root: Path | None, seed: int = SPLIT_SEED) -> dict[str, list]:
+    """train/val/test: the sample's manifest split when there is one, else a seeded 80/10/10 (the
+    same for every training run, so that no run trains on another's test pictures)."""
     manifest = read_manifest(root) if root else None
     if manifest:
         where = {stem: name for name, stems in manifest["split"].items() for stem in stems}
@@ -136,19 +139,16 @@ def find_splits(
     data_root: str | os.PathLike | None = None,
     bg_path: str | os.PathLike | None = None,
     no_bg_path: str | os.PathLike | None = None,
-    seed: int = 0,
     warn: bool = True,
 ) -> dict[str, list[tuple[Path, Path]]]:
-    """The train/val/test pairs `make_loaders` serves for the same arguments, found and split
-    without decoding a picture (the default sample is made first if it is missing)."""
+    """The train/val/test pairs of `bg_path`/`no_bg_path`, or of the folders under `data_root`
+    (default: the course's sample), found and split without decoding a picture."""
     if bg_path is None:
         root = Path(data_root) if data_root is not None else default_sample_dir()
-        if data_root is None and read_manifest(root) is None:
-            make_sample(root)
         pairs, _ = find_pairs(root, warn=warn)
     else:
         root = Path(data_root) if data_root is not None else Path(bg_path).parent
         pairs, _ = find_pairs(bg_path, no_bg_path, warn=warn)
     if len(pairs) < 3:
         raise DataError(f"{bg_path or root}: found {len(pairs)} pair(s); at least 3 are needed (train, val, test).")
-    return split_pairs(pairs, root, seed)
+    return split_pairs(pairs, root)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .files import atomic_write
 from .paths import default_sample_dir
 
 INPUT_DIR = "with_bg"
@@ -161,7 +162,7 @@ def make_pair(index: int, size: int = 256, seed: int = 0) -> tuple[Image.Image, 
     photo = alpha[..., None] * obj + (1 - alpha[..., None]) * bg
     photo = np.clip(photo + rng.normal(0, 0.01, photo.shape), 0, 1)
     rgba = np.concatenate([obj * (alpha[..., None] > 0), alpha[..., None]], -1)
-    to8 = lambda a: (a * 255 + 0.5).astype(np.uint8)  # noqa: E731
+    to8 = lambda a: (a * 255 + 0.5).astype(np.uint8)
     return Image.fromarray(to8(photo), "RGB"), Image.fromarray(to8(rgba), "RGBA")
 
 
@@ -244,9 +245,8 @@ def make_sample(
         "targets": [t for _, t in names],
         "split": _split([Path(t).stem for _, t in names], seed),
     }
-    tmp = root / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, root / MANIFEST)  # written last: an interrupted run is redone next time
+    with atomic_write(root / MANIFEST) as handle:  # written last: an interrupted run is redone next time
+        handle.write(json.dumps(manifest, indent=1).encode())
     return root
 
 

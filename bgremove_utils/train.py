@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoint import restore_training, save_checkpoint, training_state
-from .config import TrainConfig, make_config, resolve_device
+from .config import TrainConfig, make_config, resolve_device, with_settings
 from .data import Loaders, check_batch_size, make_loaders
-from .distributed import DistInfo
+from .distributed import Process
 from .losses import discriminator_loss, generator_loss
 from .metrics import composite, evaluate
 from .models import DModel, GModel
@@ -29,7 +29,10 @@ from .paths import default_checkpoint_dir
 
 @dataclass
 class GAN:
-    """The two networks, their optimizers and the (CUDA-only) AMP scaler, built from a config."""
+    """The two networks, their optimizers and the (CUDA-only) AMP scaler, built from a config.
+    `g_logits` and `d_logits` are what the training step calls: the plain networks' G.logits and
+    D, or, under torchrun, the same wrapped in DistributedDataParallel (`g` and `d` stay plain,
+    and are what checkpoints save: no `module.` prefixes)."""
 
     g: GModel
     d: DModel
@@ -38,26 +41,18 @@ class GAN:
     scaler: torch.amp.GradScaler
     device: torch.device
     amp: bool
-    dist: DistInfo | None = None  # under torchrun: this process's rank and the world size
-    g_logits: Callable | None = None  # what train_step calls: G's logits and D, plain or DDP-wrapped
-    d_train: Callable | None = None
+    g_logits: Callable = None
+    d_logits: Callable = None
 
     def __post_init__(self):
-        self.g_logits = self.g.logits if self.g_logits is None else self.g_logits
-        self.d_train = self.d if self.d_train is None else self.d_train
-
-    def distribute(self, info: DistInfo) -> None:
-        """G and D in DistributedDataParallel: gradients averaged over all processes in backward.
-        `g` and `d` stay the plain modules, saved without DDP's `module.` prefix."""
-        self.dist = info
-        self.g_logits, self.d_train = distributed.wrap(self.g, self.d, info)
+        self.g_logits, self.d_logits = self.g.logits, self.d
 
     @classmethod
     def build(cls, config: TrainConfig, device: torch.device) -> GAN:
         torch.manual_seed(config.seed)
         # channels_last: the memory layout oneDNN and cuDNN convolutions run fastest on
-        g = GModel(**config.model_kwargs()).to(device, memory_format=torch.channels_last)
-        d = DModel(base_channels=config.d_channels, n_down=config.d_down).to(device, memory_format=torch.channels_last)
+        g = GModel(config.g).to(device, memory_format=torch.channels_last)
+        d = DModel(config.d).to(device, memory_format=torch.channels_last)
         amp = config.amp and amp_dtype(device) is not None
         return cls(
             g=g,
@@ -96,7 +91,7 @@ def train_step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: Trai
     with gan.autocast():
         logits = gan.g_logits(photo)  # (B, 4, H, W)
         fake = torch.sigmoid(logits)
-        both = gan.d_train(torch.cat([photo, photo]), torch.cat([target, fake.detach()]))  # (2B, 1, h, w)
+        both = gan.d_logits(torch.cat([photo, photo]), torch.cat([target, fake.detach()]))  # (2B, 1, h, w)
         loss_d = discriminator_loss(*both.chunk(2))
     gan.opt_d.zero_grad(set_to_none=True)
     scaler.scale(loss_d).backward()
@@ -147,97 +142,76 @@ def train(
     """Train GModel and DModel; return the per-epoch history (also saved as history.json).
 
     `config` or `profile` ("full", "cpu", "quick"; default from $BGREMOVE_PROFILE or the device)
-    sets everything; any TrainConfig field can be overridden as an argument, e.g.
+    sets everything; any setting can be overridden by its name, e.g.
     `train(profile="quick", epochs=3, checkpoint_dir="ckpt")`. Checkpoints go to
     `checkpoint_dir/last.pt` every epoch and `best.pt` on the best validation IoU; `resume=True`
-    carries on from `last.pt`. Ctrl-C stops cleanly and returns the history so far."""
+    carries on from `last.pt`. Ctrl-C stops cleanly and returns the history so far. Under
+    torchrun, each process trains on its part of the data and only rank 0 writes."""
     with distributed.quiet_unless_main():  # under torchrun, each message once (from rank 0)
-        config = (
-            make_config(profile, **overrides)
-            if config is None
-            else make_config(
-                config.profile, **{k: v for k, v in {**config.to_dict(), **overrides}.items() if k != "profile"}
-            )
+        config = make_config(profile, **overrides) if config is None else with_settings(config, **overrides)
+    with distributed.process(resolve_device(config.device)) as proc:
+        ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
+        gan = GAN.build(config, proc.device)
+        if loaders is None:
+            with distributed.quiet_unless_main():
+                check_batch_size(config.data)
+                loaders = make_loaders(config.data, config.g.image_size)
+        fixed = [t[:6].to(proc.device) for t in next(iter(loaders.val))]  # the sample pictures, each time the same
+        loaders = proc.shard(loaders, config.seed)
+        schedulers = _schedulers(gan, config, len(loaders.train))
+        if loaders.train.generator is not None:
+            loaders.train.generator.manual_seed(config.seed)  # the same shuffling for the same seed, run after run
+        history, best_iou, start = [], -1.0, 0
+        if resume and proc.exists(ckpt_dir / "last.pt"):  # last.pt: it has the RNG states
+            history, best_iou, start = restore_training(ckpt_dir / "last.pt", gan, schedulers, loaders, config)
+        gan.g_logits, gan.d_logits = proc.wrap(gan.g, gan.d)  # after restoring: all processes start alike
+
+        epochs = tqdm(
+            range(start, config.epochs),
+            desc=f"{config.profile} on {proc.device.type}" + (f" x{proc.world_size}" if proc.ddp else ""),
+            disable=not (progress and proc.is_main),
+            initial=start,
+            total=config.epochs,
+            unit="epoch",
         )
-    device = resolve_device(config.device)
-    info = distributed.setup(device)  # None without torchrun: one process, as always
-    try:
-        return _run(config, info, resume, loaders, progress)
-    finally:
-        distributed.cleanup(info)
+        try:
+            for epoch in epochs:
+                row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress)
+                history.append(row)
+                improved, best_iou = row["val_iou"] > best_iou, max(best_iou, row["val_iou"])
+                if proc.is_main:
+                    state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
+                    save_epoch(state, improved, ckpt_dir, gan.g, fixed, config)
+                proc.barrier()  # the checkpoint is complete before any process goes on
+                epochs.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou")})
+        except KeyboardInterrupt:
+            if proc.is_main:
+                print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is in {ckpt_dir}.")
+        finally:
+            epochs.close()
+        if history and proc.is_main:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            (ckpt_dir / "history.json").write_text(json.dumps(history, indent=1))
+        return history
 
 
-def _run(config: TrainConfig, info: DistInfo | None, resume: bool, loaders: Loaders | None, progress: bool) -> list:
-    device = resolve_device(config.device) if info is None else info.device
-    main = info is None or info.is_main  # the one process that shows bars and writes files
-    ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
-    gan = GAN.build(config, device)
-    if loaders is None:
-        with distributed.quiet_unless_main():
-            check_batch_size(config.batch_size, config.data_root, config.bg_path, config.no_bg_path, config.seed)
-            loaders = make_loaders(
-                config.data_root,
-                config.bg_path,
-                config.no_bg_path,
-                config.image_size,
-                config.batch_size,
-                config.num_workers,
-                config.seed,
-                config.augment,
-            )
-    fixed_photo, fixed_target = (t[:6].to(device) for t in next(iter(loaders.val)))  # the same pictures each time
-    loaders = distributed.shard_loaders(loaders, info, config.seed)  # under torchrun: each process its own part
-    schedulers = _schedulers(gan, config, len(loaders.train))
-    if loaders.train.generator is not None:
-        loaders.train.generator.manual_seed(config.seed)  # the same shuffling for the same seed, run after run
-    history, best_iou, start = [], -1.0, 0
-    last = ckpt_dir / "last.pt"
-    if resume and distributed.exists_everywhere(last, info):  # last.pt: it has the RNG states
-        history, best_iou, start = restore_training(last, gan, schedulers, loaders, config)
-    if info is not None:
-        gan.distribute(info)  # after restoring: every process starts from the same weights
-
-    epochs = tqdm(
-        range(start, config.epochs),
-        desc=f"{config.profile} on {device.type}" + (f" x{info.world_size}" if info else ""),
-        disable=not (progress and main),
-        initial=start,
-        total=config.epochs,
-        unit="epoch",
-    )
-    try:
-        for epoch in epochs:
-            row = _train_epoch(gan, config, loaders, schedulers, epoch, progress and main)
-            history.append(row)
-            improved = row["val_iou"] > best_iou
-            best_iou = max(best_iou, row["val_iou"])
-            if main:
-                state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
-                save_checkpoint(state, last)
-                if improved:
-                    save_checkpoint(state, ckpt_dir / "best.pt")
-                if config.sample_every and ((epoch + 1) % config.sample_every == 0 or epoch + 1 == config.epochs):
-                    path = ckpt_dir / "samples" / f"epoch_{epoch + 1:03d}.png"
-                    save_samples(gan.g, fixed_photo, fixed_target, path)
-            distributed.barrier(info)  # the checkpoint is complete before any process goes on
-            epochs.set_postfix(
-                loss_g=f"{row['loss_g']:.3f}", loss_d=f"{row['loss_d']:.3f}", val_iou=f"{row['val_iou']:.3f}"
-            )
-    except KeyboardInterrupt:
-        if main:
-            print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is {last}.")
-    finally:
-        epochs.close()
-    if history and main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (ckpt_dir / "history.json").write_text(json.dumps(history, indent=1))
-    return history
+def save_epoch(state: dict, improved: bool, ckpt_dir: Path, g: GModel, fixed: list, config: TrainConfig) -> None:
+    """After an epoch: last.pt; best.pt when the validation IoU is the best yet (`improved`);
+    every `sample_every` epochs (and at the last) a picture of the fixed validation predictions."""
+    save_checkpoint(state, ckpt_dir / "last.pt")
+    if improved:
+        save_checkpoint(state, ckpt_dir / "best.pt")
+    epoch = state["epoch"]
+    if config.sample_every and (epoch % config.sample_every == 0 or epoch == config.epochs):
+        save_samples(g, *fixed, ckpt_dir / "samples" / f"epoch_{epoch:03d}.png")
 
 
-def _train_epoch(gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: list, epoch: int, progress: bool) -> dict:
+def train_epoch(
+    gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: list, epoch: int, proc: Process, progress: bool
+) -> dict:
     """One pass over the training data, then validation: one history row (the same on every process)."""
-    start, sums, n, seen, info = time.perf_counter(), {}, 0, 0, gan.dist
-    distributed.start_epoch(loaders.train, epoch, config.seed, info)
+    start, sums, n, seen = time.perf_counter(), {}, 0, 0
+    proc.start_epoch(loaders.train, epoch, config.seed)
     gan.g.train()
     gan.d.train()
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
@@ -248,8 +222,8 @@ def _train_epoch(gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: li
         n, seen = n + 1, seen + len(photo)
         for scheduler in schedulers:
             scheduler.step()
-    means = distributed.mean_across(sums, n, info)  # over every process's steps
-    distributed.log_indices(loaders.train.sampler, seen, epoch, info)
+    means = proc.mean(sums, n)  # over every process's steps
+    proc.log_indices(loaders.train.sampler, seen, epoch)
     val = evaluate(gan.g, loaders.val, gan.device, baseline=False)["model"]  # torchmetrics syncs across processes
     row = {"epoch": epoch + 1, **means}
     row.update(val_iou=val["iou"], val_mae=val["mae"], val_psnr=val["psnr"], seconds=time.perf_counter() - start)

@@ -11,7 +11,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from PIL import Image
 
+from .datastats import AlphaStats
+from .images import open_image
+from .inference import get_generator
 from .metrics import baseline_alpha, per_image_iou_mae, predict_alpha
 
 
@@ -47,8 +51,6 @@ def predict_and_compare(test_loader, n_images: int = 5, generator=None, seed: in
     a checkerboard, each prediction titled with its IoU and MAE. Rerun it for other images
     (or pass `seed` for the same ones). `generator`: a GModel or checkpoint path (default: the
     course's best checkpoint)."""
-    from .inference import get_generator  # here, not at import: viz should not need a checkpoint
-
     model = get_generator(generator, device)
     photo, target = _collect(test_loader.dataset, n_images, seed)
     alpha = predict_alpha(model, photo.to(next(model.parameters()).device)).cpu()
@@ -110,5 +112,43 @@ def plot_history(history: list[dict] | str | os.PathLike):
     ax_val.plot(epochs, [row["val_mae"] for row in history], label="MAE", color="tab:red")
     ax_val.set(xlabel="epoch", title="validation", ylim=(0, 1))
     ax_val.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_alpha_stats(stats: AlphaStats):
+    """Three panels: the histogram of alpha values (log scale), and per image the share of
+    object and the soft-edge fraction."""
+    fig, (ax_hist, ax_fg, ax_soft) = plt.subplots(1, 3, figsize=(11, 3))
+    ax_hist.bar(np.arange(256), stats.histogram, width=1.0, color="tab:blue")
+    ax_hist.set(yscale="log", xlabel="alpha value (0 = background, 255 = object)", ylabel="pixels")
+    ax_hist.set_title("alpha values, all pixels", fontsize=10)
+    ax_fg.hist(stats.foreground, bins=20, range=(0, 1), color="tab:green")
+    ax_fg.set(xlabel="share of the picture (alpha >= 0.5)", ylabel="images")
+    ax_fg.set_title("how much of each picture is object", fontsize=10)
+    ax_soft.hist(stats.soft, bins=20, color="tab:orange")
+    ax_soft.set(xlabel="share of pixels with 0 < alpha < 1", ylabel="images")
+    ax_soft.set_title("soft-edge fraction per image", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_cutout(cutout: str | os.PathLike | Image.Image, background: tuple[float, float, float] = (0.1, 0.4, 0.9)):
+    """An RGBA cut-out (a PNG's path, or a picture in memory) four ways: its colours, its alpha
+    matte, over a checkerboard, and pasted on a plain `background` colour (RGB in [0, 1])."""
+    image = cutout if isinstance(cutout, Image.Image) else open_image(cutout, "RGBA")
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    rgb, alpha = rgba[..., :3], rgba[..., 3:]
+    panels = {
+        "colours (RGB)": rgb,
+        "alpha matte": alpha[..., 0],
+        "over a checkerboard": over_checkerboard(rgb, alpha[..., 0]),
+        "over a new colour": rgb * alpha + np.asarray(background, np.float32) * (1 - alpha),
+    }
+    fig, axes = plt.subplots(1, 4, figsize=(11, 3))
+    for ax, (title, picture) in zip(axes, panels.items()):
+        ax.imshow(np.clip(picture, 0, 1), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
     fig.tight_layout()
     return fig

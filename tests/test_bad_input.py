@@ -22,10 +22,11 @@ from PIL import Image
 
 from bgremove_utils import data
 from bgremove_utils.cli import main
-from bgremove_utils.data import PairedImageDataset, find_pairs, make_loaders
+from bgremove_utils.data import PairedImageDataset, make_loaders
 from bgremove_utils.errors import BgRemoveError, ConfigError, ImageError, OutputError
 from bgremove_utils.inference import process_and_generate, process_folder
 from bgremove_utils.models import GModel
+from bgremove_utils.pairs import find_pairs
 from bgremove_utils.sample import make_sample
 from bgremove_utils.train import train
 
@@ -135,15 +136,13 @@ def assert_clear(exc: BaseException, path: Path) -> None:
 @pytest.fixture(scope="module")
 def generator() -> GModel:
     torch.manual_seed(0)
-    model = GModel(base_channels=8, depth=3).eval()
-    model.image_size = 32
-    return model
+    return GModel(image_size=32, base_channels=8, depth=3).eval()
 
 
 @pytest.fixture(scope="module")
 def checkpoint(generator, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "g.pt"
-    config = {"base_channels": 8, "depth": 3, "max_channels": 128, "image_size": 32}
+    config = {"base_channels": 8, "depth": 3, "max_channels": 128, "image_size": 32}  # flat, as before the parts
     torch.save({"generator": generator.state_dict(), "config": config}, path)
     return path
 

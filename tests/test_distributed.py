@@ -14,7 +14,7 @@ from PIL import Image
 
 from bgremove_utils import distributed
 from bgremove_utils.checkpoint import load_checkpoint, load_generator
-from bgremove_utils.config import make_config
+from bgremove_utils.config import TrainConfig
 from bgremove_utils.data import make_loaders
 from bgremove_utils.errors import CheckpointError
 from bgremove_utils.inference import process_and_generate
@@ -65,7 +65,7 @@ def test_the_checkpoint_loads_in_one_process_and_the_loss_went_down(ddp_run, tmp
     out = process_and_generate(photo, tmp_path / "cutout.png", generator=ckpt / "best.pt")
     assert Image.open(out).mode == "RGBA" and Image.open(out).size == Image.open(photo).size
 
-    config = make_config(**state["config"])
+    config = TrainConfig.from_dict(state["config"])
     loaders = make_loaders(root, image_size=32, batch_size=32, augment=False)
 
     @torch.no_grad()
@@ -121,7 +121,8 @@ def _free_port() -> int:
 def test_training_without_torchrun_starts_no_process_group(tmp_path, tiny_sample, monkeypatch, one_thread, tiny_run):
     for name in TORCHRUN_ENV:
         monkeypatch.delenv(name, raising=False)
-    assert distributed.setup(torch.device("cpu")) is None
+    with distributed.process(torch.device("cpu")) as alone:
+        assert not alone.ddp and alone.is_main and not dist.is_initialized()
     history = train(**tiny_run(tmp_path, data_root=str(tiny_sample), epochs=1, batch_size=8, sample_every=1))
     assert len(history) == 1 and not dist.is_initialized()
 

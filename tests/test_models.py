@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bgremove_utils.losses import EDGE_WEIGHT, discriminator_loss, edge_band, generator_loss, reconstruction_losses
-from bgremove_utils.models import DModel, GModel, count_parameters
+from bgremove_utils.models import DModel, GModel, count_parameters, trace_shapes
 
 
 @pytest.mark.parametrize(("size", "depth"), [(32, 3), (64, 4), (96, 5), (128, 4), (256, 6)])
@@ -27,7 +27,7 @@ def test_generator_alpha_is_the_sigmoid_of_its_logits():
 
 @pytest.mark.parametrize("size", [32, 64, 96, 256])
 def test_discriminator_gives_a_patch_map_of_logits_at_any_size(size):
-    d = DModel(base_channels=8, n_down=3)
+    d = DModel(d_channels=8, d_down=3)
     logits = d(torch.rand(3, 3, size, size), torch.rand(3, 4, size, size))
     assert logits.shape == (3, 1, size // 8, size // 8)
     # logits, not probabilities: BCEWithLogits must not see a second sigmoid
@@ -92,3 +92,14 @@ def test_depth_and_width_change_the_size_of_the_generator():
     )
     assert count_parameters(small) < count_parameters(wide)
     assert count_parameters(small) < count_parameters(deep)
+
+
+def test_trace_shapes_lists_each_part_of_the_unet_in_order():
+    shapes = trace_shapes(GModel(base_channels=8, depth=3, max_channels=32), torch.rand(2, 3, 32, 32))
+    names = [name for name, _, _ in shapes]
+    assert names == ["stem", "downs.0", "downs.1", "downs.2", "ups.0", "ups.1", "ups.2", "refine", "head"]
+    assert shapes[3] == ("downs.2", "Down", (2, 32, 4, 4)) and shapes[-1] == ("head", "Conv2d", (2, 4, 32, 32))
+    assert shapes[4] == ("ups.0", "Up", (2, 32, 8, 8))  # 32 upsampled + the 32 of the skip, merged into 32
+    d_shapes = trace_shapes(DModel(d_channels=8, d_down=3), torch.rand(2, 3, 32, 32), torch.rand(2, 4, 32, 32))
+    assert [t for _, t, _ in d_shapes] == ["Down", "ResBlock", "Down", "ResBlock", "Down", "ResBlock", "Conv2d"]
+    assert d_shapes[-1] == ("net.6", "Conv2d", (2, 1, 4, 4))

@@ -1,8 +1,8 @@
 import hashlib
 import json
 
-from bgremove_utils.data import find_pairs
 from bgremove_utils.metrics import evaluate
+from bgremove_utils.pairs import find_pairs
 from bgremove_utils.sample import VERSION, make_sample, read_manifest
 
 

@@ -26,7 +26,7 @@ def test_training_writes_checkpoints_history_and_samples(tmp_path, tiny_loaders,
     assert {"loss_d", "loss_g", "alpha_l1", "val_iou", "val_mae", "seconds"} <= set(history[0])
     assert json.loads((tmp_path / "history.json").read_text()) == history
     state = load_checkpoint(tmp_path / "last.pt")
-    assert state["epoch"] == 2 and state["config"]["image_size"] == 32
+    assert state["epoch"] == 2 and state["config"]["g"]["image_size"] == 32
     assert {"generator", "discriminator", "opt_g", "opt_d", "scaler", "rng"} <= set(state)
     assert (tmp_path / "best.pt").is_file() and len(list((tmp_path / "samples").glob("*.png"))) == 2
     assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
@@ -90,4 +90,4 @@ def test_a_config_object_trains_and_arguments_override_it(tmp_path, tiny_loaders
     config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, epochs=5)
     history = train(config, loaders=tiny_loaders, epochs=1, checkpoint_dir=str(tmp_path), progress=False)
     assert len(history) == 1
-    assert load_checkpoint(tmp_path / "last.pt")["config"]["base_channels"] == 8
+    assert load_checkpoint(tmp_path / "last.pt")["config"]["g"]["base_channels"] == 8

@@ -50,15 +50,16 @@ def bench_data(pairs: list, config: TrainConfig, n_batches: int) -> tuple[list[R
     """Batches/s of our in-memory uint8 dataset vs PlainPairs: same batch, size and augmentation;
     and ours augmenting one picture at a time with v2 (before `augment_batch`)."""
     start = time.perf_counter()
-    ours = PairedImageDataset(pairs, config.image_size, augment=True)
+    ours = PairedImageDataset(pairs, config.g.image_size, augment=True)
     build, rates = time.perf_counter() - start, []
-    for dataset in (ours, PlainPairs(pairs, config.image_size), OneByOne(ours)):
-        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
+    for dataset in (ours, PlainPairs(pairs, config.g.image_size), OneByOne(ours)):
+        loader = DataLoader(dataset, batch_size=config.data.batch_size, shuffle=True, drop_last=True)
         batches, start = 0, time.perf_counter()
         while batches < n_batches:
             batches += sum(1 for _ in zip(range(n_batches - batches), loader))
         rates.append(batches / (time.perf_counter() - start))
-    note = f"batch {config.batch_size}, {config.image_size} px; ours decodes {len(pairs)} pairs once in {build:.1f} s"
+    note = f"batch {config.data.batch_size}, {config.g.image_size} px; "
+    note += f"ours decodes {len(pairs)} pairs once in {build:.1f} s"
     rows = [
         Row("data pipeline", "batches/s", *rates[:2], target=">= 20x", met=rates[0] >= 20 * rates[1], note=note),
         Row("  ours, v2 one picture a time", "batches/s", rates[2], rates[1], note="before augment_batch"),

@@ -18,7 +18,8 @@ def _split(generator: GModel, path: Path, n: int, tmp: Path) -> dict[str, float]
     """Median seconds of each part of process_and_generate on one picture."""
     image = open_image(path)
     device = next(generator.parameters()).device
-    rgba, x = cut_out(image, generator), torch.rand(1, 3, generator.image_size, generator.image_size, device=device)
+    size = generator.config.image_size
+    rgba, x = cut_out(image, generator), torch.rand(1, 3, size, size, device=device)
     with torch.no_grad():
         network = median_time(partial(generator, x), n, device)
     return {

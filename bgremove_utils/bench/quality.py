@@ -20,8 +20,8 @@ def bench_quality(kwargs: dict, thresholds, cap: float) -> tuple[list[Row], dict
     """Seconds of training until the validation IoU first reaches each threshold: the profile as it
     is vs the seed's plain settings (Adam 1e-4 / 1e-5, constant, float32), resumed a few epochs at a
     time until it reaches the last threshold or has run 2x as long as ours (at most `cap` s)."""
-    c = make_config(**kwargs)
-    loaders = make_loaders(c.data_root, None, None, c.image_size, c.batch_size, c.num_workers, c.seed, c.augment)
+    config = make_config(**kwargs)
+    loaders = make_loaders(config.data, config.g.image_size)
     common = {"loaders": loaders, "progress": False, "sample_every": 0}
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         start = time.perf_counter()

@@ -46,15 +46,14 @@ def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s
             data_rows, dataset = bench_data(pairs, config, 2 if quick else 150)
             rows += data_rows
         else:
-            dataset = PairedImageDataset(pairs[: config.batch_size], config.image_size)
+            dataset = PairedImageDataset(pairs[: config.data.batch_size], config.g.image_size)
         if "step" in sections:
-            batch = next(iter(DataLoader(dataset, batch_size=config.batch_size)))
+            batch = next(iter(DataLoader(dataset, batch_size=config.data.batch_size)))
             conv = (1, 32) if quick else (8, 128)
             step_rows, details["step"] = bench_step(config, dev, batch, n, conv, try_compile and not quick)
             rows += step_rows
         if "inference" in sections:
-            generator = GModel(**config.model_kwargs()).to(dev).eval()
-            generator.image_size = config.image_size
+            generator = GModel(config.g).to(dev).eval()
             sizes = [(128, 96), (256, 192)] if quick else [(1024, 768), (3000, 2000)]
             inference_rows, details["inference_split_s"] = bench_inference(generator, pairs[0][0], sizes, n, tmp)
             rows += inference_rows
@@ -63,9 +62,10 @@ def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s
             kwargs |= QUICK | {"epochs": 1} if quick else {}
             quality_rows, details["time_to_quality"] = bench_quality(kwargs, (0.90, 0.95), 60 if quick else max_train_s)
             rows += quality_rows
-    shape = f"{config.image_size} px, batch {config.batch_size}, G {config.base_channels}-{config.max_channels}"
+    g = config.g
+    shape = f"{g.image_size} px, batch {config.data.batch_size}, G {g.base_channels}-{g.max_channels} depth {g.depth}"
     meta = {"device": dev.type, "hardware": _hardware(dev), "threads": torch.get_num_threads(), "profile": name}
-    meta |= {"config": f"{shape} depth {config.depth}, D {config.d_channels}", "torch": torch.__version__}
+    meta |= {"config": f"{shape}, D {config.d.d_channels}", "torch": torch.__version__}
     return {"meta": {**meta, "quick": quick}, "rows": [row.to_dict() for row in rows], "details": details}
 
 

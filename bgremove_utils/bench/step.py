@@ -45,10 +45,8 @@ def time_step(config: TrainConfig, device, batch, n: int, amp: bool, channels_la
     gan.g.to(memory_format=layout)
     gan.d.to(memory_format=layout)
     if compiled:  # in place, so that train_step's calls go through them whichever it makes
-        gan.g.logits = torch.compile(gan.g.logits)
+        gan.g_logits = torch.compile(gan.g.logits)
         gan.d.compile()
-        if hasattr(gan, "g_logits"):
-            gan.g_logits = gan.g.logits
     photo, target = (t.to(device, memory_format=layout) for t in batch)
     step, default_threads = partial(train_step, photo, target, gan, config), torch.get_num_threads()
     torch.set_num_threads(threads or default_threads)
@@ -68,7 +66,7 @@ def bench_step(config: TrainConfig, device, batch, n: int, conv: tuple, try_comp
     plain, _ = time_step(config, device, batch, n, amp=False, channels_last=False)
     ours, _ = time_step(config, device, batch, n, amp=True, channels_last=True)
     ceiling = {k: conv_gflops(device, k == "ours", *conv, n=n) for k in ("plain", "ours")}
-    img, gf = (lambda s: config.batch_size / s), (lambda s: flops / s / 1e9)
+    img, gf = (lambda s: config.data.batch_size / s), (lambda s: flops / s / 1e9)
     frac = gf(ours) / ceiling["plain"]  # the ceiling as #5 sets it: the conv with default settings (fp32)
     rows = [
         Row("train step (D + G)", "images/s", img(ours), img(plain), note=f"ours: {low} autocast + channels_last"),

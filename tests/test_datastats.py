@@ -3,19 +3,13 @@ import pytest
 import torch
 from PIL import Image
 
-from bgremove_utils.data import PairedImageDataset, find_pairs
-from bgremove_utils.explore import (
-    alpha_stats,
-    ensure_checkpoint,
-    image_stats,
-    per_image_scores,
-    plot_alpha_stats,
-    read_alpha,
-    show_cutout,
-    trace_shapes,
-)
-from bgremove_utils.models import DModel, GModel
+from bgremove_utils.data import PairedImageDataset
+from bgremove_utils.datastats import alpha_stats, image_stats, read_alpha
+from bgremove_utils.metrics import per_image_scores
+from bgremove_utils.models import GModel
+from bgremove_utils.pairs import find_pairs
 from bgremove_utils.sample import make_sample
+from bgremove_utils.viz import plot_alpha_stats, show_cutout
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +60,6 @@ def test_alpha_stats_draws_at_most_max_images_and_plots(small_pairs):
     assert len(fig.axes) == 3
 
 
-def test_trace_shapes_lists_each_part_of_the_unet_in_order():
-    shapes = trace_shapes(GModel(base_channels=8, depth=3, max_channels=32), torch.rand(2, 3, 32, 32))
-    names = [name for name, _, _ in shapes]
-    assert names == ["stem", "downs.0", "downs.1", "downs.2", "ups.0", "ups.1", "ups.2", "refine", "head"]
-    assert shapes[3] == ("downs.2", "Down", (2, 32, 4, 4)) and shapes[-1] == ("head", "Conv2d", (2, 4, 32, 32))
-    assert shapes[4] == ("ups.0", "Up", (2, 32, 8, 8))  # 32 upsampled + the 32 of the skip, merged into 32
-    d_shapes = trace_shapes(DModel(base_channels=8, n_down=3), torch.rand(2, 3, 32, 32), torch.rand(2, 4, 32, 32))
-    assert [t for _, t, _ in d_shapes] == ["Down", "ResBlock", "Down", "ResBlock", "Down", "ResBlock", "Conv2d"]
-    assert d_shapes[-1] == ("net.6", "Conv2d", (2, 1, 4, 4))
-
-
 def test_per_image_scores_rank_the_worst_images_first(small_pairs):
     dataset = PairedImageDataset(small_pairs, image_size=32)
     baseline = per_image_scores(dataset)
@@ -86,28 +69,6 @@ def test_per_image_scores_rank_the_worst_images_first(small_pairs):
     torch.manual_seed(0)
     model = per_image_scores(dataset, GModel(base_channels=8, depth=3, max_channels=32), batch_size=5)
     assert ((model.mae >= 0) & (model.mae <= 1)).all()
-
-
-def test_ensure_checkpoint_returns_an_existing_checkpoint_without_training(tmp_path, capsys):
-    (tmp_path / "best.pt").write_bytes(b"")
-    assert ensure_checkpoint(tmp_path) == tmp_path / "best.pt"
-    assert capsys.readouterr().out == ""
-
-
-def test_ensure_checkpoint_trains_and_says_so_when_there_is_none(tmp_path, capsys, monkeypatch):
-    import importlib
-
-    training = importlib.import_module("bgremove_utils.train")  # the module: the package's `train` is the function
-    calls = []
-
-    def fake_train(profile, checkpoint_dir):
-        calls.append((profile, checkpoint_dir))
-        (tmp_path / "best.pt").write_bytes(b"")
-
-    monkeypatch.setattr(training, "train", fake_train)
-    assert ensure_checkpoint(tmp_path) == tmp_path / "best.pt"
-    assert calls == [("quick", str(tmp_path))]
-    assert "training the 'quick' profile first" in capsys.readouterr().out
 
 
 def test_show_cutout_draws_colours_matte_checkerboard_and_new_background(tmp_path):
