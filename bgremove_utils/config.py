@@ -48,6 +48,10 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def flat(self) -> dict:
+        """Every setting by its own name, the parts' included: {"epochs": 40, "depth": 4, ...}."""
+        return {name: getattr(getattr(self, part) if part else self, name) for name, (part, _, _) in settings().items()}
+
     @classmethod
     def from_dict(cls, saved: dict) -> TrainConfig:
         """The config a checkpoint saved: nested by part, or flat as before the parts existed.
@@ -171,8 +175,9 @@ def make_config(profile: str | None = None, **overrides) -> TrainConfig:
 
 def validate(config: TrainConfig) -> None:
     """Fail early, before any data is loaded, on settings that cannot work."""
-    for name, (owner, f, kind) in settings().items():
-        value = getattr(getattr(config, owner) if owner else config, name)
+    values = config.flat()
+    for name, (_, f, kind) in settings().items():
+        value = values[name]
         if f.metadata.get("positive") and kind is int and (not isinstance(value, int) or value < 1):
             raise ConfigError(f"{name}={value!r}: must be a whole number of at least 1")
         if f.metadata.get("positive") and kind is float and not value > 0:
