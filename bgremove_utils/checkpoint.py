@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .colab import upload_checkpoint
 from .config import TrainConfig
 from .errors import CheckpointError
 from .files import atomic_write
@@ -147,9 +148,10 @@ def restore_training(
     gan.opt_d.load_state_dict(state["opt_d"])
     gan.scaler.load_state_dict(state["scaler"])
     for scheduler, saved_state in zip(schedulers, state.get("schedulers", [])):
-        total = scheduler.total_steps  # more epochs than first planned: stretch the schedule's tail
+        planned = scheduler.lr_lambdas[0].total  # this run's plan, which may be longer than the saved one's
         scheduler.load_state_dict(saved_state)
-        scheduler.total_steps = max(total, scheduler.last_epoch + 1)
+        for schedule in scheduler.lr_lambdas:  # more epochs than first planned: anneal from here to the new end
+            schedule.stretch(planned, scheduler.last_epoch)
     set_rng_state(state["rng"])
     if state.get("loader_rng") is not None and loaders.train.generator is not None:
         loaders.train.generator.set_state(state["loader_rng"])
@@ -157,12 +159,18 @@ def restore_training(
 
 
 def ensure_checkpoint(checkpoint_dir: str | os.PathLike | None = None, profile: str = "quick") -> Path:
-    """`checkpoint_dir/best.pt` (default <project>/checkpoints/best.pt); when there is none yet,
-    say so and first train the `profile` (quick: about a minute on a CPU) into that folder."""
+    """`checkpoint_dir/best.pt` (default <project>/checkpoints/best.pt) for a notebook that needs a
+    trained generator, saying where it came from: the one there; else, in Colab, one you upload
+    (downloaded from notebook 3); else the `profile` (quick: about a minute on a CPU), trained first."""
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
-    if not (folder / "best.pt").is_file():
+    best = folder / "best.pt"
+    if best.is_file():
+        print(f"Using {best}.")
+    elif upload_checkpoint(folder) is not None:
+        print(f"Using the uploaded checkpoint, now {best}.")
+    else:
         from .train import train  # here, not at the top: train imports this module
 
-        print(f"No checkpoint at {folder / 'best.pt'} yet: training the {profile!r} profile first (about a minute).")
+        print(f"No checkpoint at {best} yet: training the {profile!r} profile first (about a minute).")
         train(profile=profile, checkpoint_dir=str(folder))
-    return folder / "best.pt"
+    return best

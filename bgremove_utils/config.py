@@ -37,6 +37,9 @@ class TrainConfig:
         "constant, or onecycle: warm up, then anneal to zero by the last epoch",
         choices=("constant", "onecycle"),
     )
+    grad_accum: int = setting(
+        1, "steps each batch in this many parts, adding up their gradients: less memory", positive=True
+    )
     l1_weight: float = setting(100.0, "weight of the reconstruction terms (pix2pix's lambda)", positive=True)
     adv_weight: float = setting(1.0, "weight of the adversarial term (0: no GAN, reconstruction only)")
     amp: bool = setting(True, "mixed precision: float16 on CUDA, bfloat16 on CPUs with native bfloat16")

@@ -18,12 +18,14 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 
 from .augment import augment_batch, joint_augmentation
+from .backgrounds import Backgrounds, paste
 from .errors import ConfigError, DataError, ImageError
 from .images import border_matte, open_image
 from .models import setting
 from .pairs import find_splits
 from .paths import default_sample_dir
-from .sample import make_sample, read_manifest
+from .photos import load_photos
+from .sample import make_sample, make_transfer, read_manifest
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class DataConfig:
     batch_size: int = setting(16, "pictures per step (per process under torchrun)", positive=True)
     num_workers: int = setting(0, "DataLoader worker processes (0: in the main process)")
     augment: bool = setting(True, "random flips and crops of the training pairs")
+    composite: bool = setting(
+        True, "paste the training cut-outs on fresh backgrounds (real photos, textures) each time"
+    )
 
 
 def estimate_alpha(rgb: np.ndarray, low: float = 12.0, high: float = 40.0) -> np.ndarray:
@@ -60,11 +65,19 @@ def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor,
 class PairedImageDataset(Dataset):
     """Photo/cut-out pairs decoded once into memory as uint8 tensors of `image_size`.
 
-    Items are (photo (3, S, S), cut-out RGBA (4, S, S)) as floats in [0, 1]. Files that cannot be
-    read are skipped, listed in `.skipped` and reported in one warning."""
+    Items are (photo (3, S, S), cut-out RGBA (4, S, S)) as floats in [0, 1]. With `backgrounds`,
+    the photo is made anew each time: the (augmented) cut-out pasted on a fresh background, so
+    that a few hundred cut-outs give endless pairs. Files that cannot be read are skipped, listed
+    in `.skipped` and reported in one warning."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], image_size: int = 64, augment: bool = False):
-        self.pairs, self.image_size = [], image_size
+    def __init__(
+        self,
+        pairs: list[tuple[Path, Path]],
+        image_size: int = 64,
+        augment: bool = False,
+        backgrounds: Backgrounds | None = None,
+    ):
+        self.pairs, self.image_size, self.backgrounds = [], image_size, backgrounds
         self.skipped: list[tuple[Path, str]] = []
         self.transform = joint_augmentation(image_size) if augment else None
 
@@ -100,15 +113,21 @@ class PairedImageDataset(Dataset):
         x, y = tv_tensors.Image(self.inputs[index]), tv_tensors.Image(self.targets[index])
         if self.transform is not None:
             x, y = self.transform(x, y)
-        return x.as_subclass(torch.Tensor).float() / 255.0, y.as_subclass(torch.Tensor).float() / 255.0
+        x, y = x.as_subclass(torch.Tensor).float() / 255.0, y.as_subclass(torch.Tensor).float() / 255.0
+        if self.backgrounds is not None:
+            x = paste(y[None], self.backgrounds.draw(1))[0]
+        return x, y
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Items `indices` at once (a DataLoader asks for a batch this way): the same pictures
-        as `self[i]`, augmented by `augment_batch` in one call instead of one call each."""
+        as `self[i]`, augmented by `augment_batch` and pasted on backgrounds in one call each."""
         both = torch.cat([self.inputs[indices], self.targets[indices]], 1).float() / 255.0  # (B, 7, S, S)
         if self.transform is not None:
             both = augment_batch(both)
-        return list(zip(both[:, :3], both[:, 3:]))
+        photo, cutout = both[:, :3], both[:, 3:]
+        if self.backgrounds is not None:
+            photo = paste(cutout, self.backgrounds.draw(len(cutout)))
+        return list(zip(photo, cutout))
 
 
 class Loaders(NamedTuple):
@@ -154,8 +173,12 @@ def make_loaders(data: DataConfig | str | os.PathLike | None = None, image_size:
         data = DataConfig(data_root=None if data is None else str(data))
     data = replace(data, **fields)
     splits = _splits(data)
-    make = lambda name, aug: PairedImageDataset(splits[name], image_size, augment=aug)
-    datasets = {"train": make("train", data.augment), "val": make("val", False), "test": make("test", False)}
+    backgrounds = Backgrounds(load_photos("train"), image_size) if data.composite else None
+    datasets = {
+        "train": PairedImageDataset(splits["train"], image_size, augment=data.augment, backgrounds=backgrounds),
+        "val": PairedImageDataset(splits["val"], image_size),
+        "test": PairedImageDataset(splits["test"], image_size),
+    }
     common = {
         "batch_size": data.batch_size,
         "num_workers": data.num_workers,
@@ -173,3 +196,10 @@ def make_loaders(data: DataConfig | str | os.PathLike | None = None, image_size:
         val=DataLoader(datasets["val"], shuffle=False, **common),
         test=DataLoader(datasets["test"], shuffle=False, **common),
     )
+
+
+def transfer_loader(image_size: int = 64, batch_size: int = 32, root: str | os.PathLike | None = None) -> DataLoader:
+    """The transfer split at `root` (default data/transfer, made first if missing): pictures of real
+    photos that training never sees, to measure how the model does beyond its own sample."""
+    pairs = find_splits(root if root is not None else make_transfer(), warn=False)["test"]
+    return DataLoader(PairedImageDataset(pairs, image_size), batch_size=batch_size, shuffle=False)

@@ -44,6 +44,12 @@ def quiet_unless_main():
         yield
 
 
+def accumulating(module, last: bool):
+    """While a batch goes through in parts (gradient accumulation), DistributedDataParallel should
+    average the gradients once, after the last part: `no_sync` before it. Plain modules: nothing."""
+    return module.no_sync() if not last and isinstance(module, DDP) else contextlib.nullcontext()
+
+
 @dataclass(frozen=True)
 class Process:
     """This process's place in the run: alone (`ddp` False: every method below is then a no-op

@@ -26,7 +26,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 
 def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-pixel terms of G's prediction against the true cut-out, both (B, 4, H, W).
+    """Per-pixel terms of G's prediction against the true cut-out, both (B, 4, H, W), each a mean
+    over the pictures of each picture's own value (so that a batch's loss is the mean of its
+    parts' losses, as gradient accumulation needs).
 
     - `alpha_l1`: mean |alpha - true alpha|, the matte itself.
     - `alpha_bce`: BCE with logits on the alpha logits: L1 alone through a sigmoid saturates
@@ -43,16 +45,15 @@ def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[st
     logits = logits.float()
     rgb, alpha = torch.sigmoid(logits[:, :3]), torch.sigmoid(logits[:, 3:])
     true_rgb, true_alpha = target[:, :3].float(), target[:, 3:].float()
-    weight = true_alpha.expand_as(rgb)
-    weight_bce = 1 + EDGE_WEIGHT * edge_band(true_alpha)
+    per_picture = lambda x, weight: ((weight * x).sum((1, 2, 3)) / weight.sum((1, 2, 3)).clamp_min(1.0)).mean()
     bce = F.binary_cross_entropy_with_logits(logits[:, 3:], true_alpha, reduction="none")
     both = alpha * true_alpha
     overlap = both.sum((1, 2, 3))
     union = (alpha + true_alpha - both).sum((1, 2, 3)).clamp_min(1.0)
     return {
         "alpha_l1": F.l1_loss(alpha, true_alpha),
-        "alpha_bce": (weight_bce * bce).sum() / weight_bce.sum(),
-        "colour_l1": (weight * (rgb - true_rgb).abs()).sum() / weight.sum().clamp_min(1.0),
+        "alpha_bce": per_picture(bce, 1 + EDGE_WEIGHT * edge_band(true_alpha)),
+        "colour_l1": per_picture((rgb - true_rgb).abs(), true_alpha.expand_as(rgb)),
         "alpha_iou": 1 - (overlap / union).mean(),
     }
 

@@ -149,16 +149,18 @@ class ResBlock(nn.Module):
 class DModel(nn.Module):
     """Conditional PatchGAN discriminator built of residual blocks.
 
-    It sees the photo beside a candidate cut-out, (B, 3, H, W) + (B, 4, H, W), and returns a map
-    of patch logits (B, 1, H / 2**d_down, W / 2**d_down): no sigmoid (the loss is
-    BCEWithLogits) and no fixed-size head, so any input size divisible by 2**d_down works.
+    It sees the photo beside a candidate cut-out as a user sees it, pasted on a background,
+    (B, 3, H, W) + (B, 3, H, W), and returns a map of patch logits (B, 1, H / 2**d_down,
+    W / 2**d_down): no sigmoid (the loss is BCEWithLogits) and no fixed-size head, so any input
+    size divisible by 2**d_down works. It never sees alpha itself: a true matte's exact zeros
+    would tell it from the generator's at once, whatever the cut-out looks like.
     """
 
     def __init__(self, config: DConfig | None = None, **fields):
         super().__init__()
         self.config = replace(config or DConfig(), **fields)  # e.g. DModel(d_channels=16, d_down=2)
         c = self.config.d_channels
-        layers: list[nn.Module] = [Down(3 + 4, c, norm=False)]
+        layers: list[nn.Module] = [Down(3 + 3, c, norm=False)]
         for _ in range(self.config.d_down - 1):
             c_next = min(c * 2, 256)
             layers += [ResBlock(c), Down(c, c_next)]
@@ -166,8 +168,8 @@ class DModel(nn.Module):
         layers += [ResBlock(c), nn.Conv2d(c, 1, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, photo: torch.Tensor, rgba: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([photo, rgba], dim=1))
+    def forward(self, photo: torch.Tensor, pasted: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([photo, pasted], dim=1))
 
 
 def count_parameters(model: nn.Module) -> int:

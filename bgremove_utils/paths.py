@@ -31,6 +31,10 @@ def default_sample_dir() -> Path:
     return default_data_dir() / "sample"
 
 
+def default_transfer_dir() -> Path:
+    return default_data_dir() / "transfer"
+
+
 def default_kaggle_dir() -> Path:
     return default_data_dir() / "kaggle"
 

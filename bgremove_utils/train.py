@@ -1,15 +1,14 @@
-"""Training the GAN on any device: `train_step` updates D then G on one batch; `train` runs the
-epochs with progress bars, validation, sample pictures and atomic, resumable checkpoints, in one
-process or, under torchrun, in several with DistributedDataParallel (see distributed.py).
+"""Training the GAN on any device: `train` runs the epochs of `gan.train_step` with progress bars,
+validation, sample pictures and atomic, resumable checkpoints, in one process or, under torchrun,
+in several with DistributedDataParallel (see distributed.py); it watches the GAN's health.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,102 +20,20 @@ from .checkpoint import restore_training, save_checkpoint, training_state
 from .config import TrainConfig, make_config, resolve_device, with_settings
 from .data import Loaders, check_batch_size, make_loaders
 from .distributed import Process
-from .losses import discriminator_loss, generator_loss
+from .gan import GAN, amp_dtype, train_step
+from .memory import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
 from .metrics import composite, evaluate
-from .models import DModel, GModel
+from .models import GModel
 from .paths import default_checkpoint_dir
+from .schedule import one_cycle
 
-
-@dataclass
-class GAN:
-    """The two networks, their optimizers and the (CUDA-only) AMP scaler, built from a config.
-    `g_logits` and `d_logits` are what the training step calls: the plain networks' G.logits and
-    D, or, under torchrun, the same wrapped in DistributedDataParallel (`g` and `d` stay plain,
-    and are what checkpoints save: no `module.` prefixes)."""
-
-    g: GModel
-    d: DModel
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    device: torch.device
-    amp: bool
-    g_logits: Callable = None
-    d_logits: Callable = None
-
-    def __post_init__(self):
-        self.g_logits, self.d_logits = self.g.logits, self.d
-
-    @classmethod
-    def build(cls, config: TrainConfig, device: torch.device) -> GAN:
-        torch.manual_seed(config.seed)
-        # channels_last: the memory layout oneDNN and cuDNN convolutions run fastest on
-        g = GModel(config.g).to(device, memory_format=torch.channels_last)
-        d = DModel(config.d).to(device, memory_format=torch.channels_last)
-        amp = config.amp and amp_dtype(device) is not None
-        return cls(
-            g=g,
-            d=d,
-            opt_g=torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=config.betas),
-            opt_d=torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=config.betas),
-            scaler=torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda"),
-            device=device,
-            amp=amp,
-        )
-
-    def autocast(self):
-        if not self.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=amp_dtype(self.device))
-
-
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed precision where it pays: float16 on CUDA, bfloat16 on a CPU with native bf16
-    (AVX512-BF16 or AMX; about 2x faster there), none elsewhere (MPS, older CPUs)."""
-    if device.type == "cuda":
-        return torch.float16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
-def train_step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig) -> dict[str, float]:
-    """One GAN update on a batch: photo (B, 3, H, W), target RGBA (B, 4, H, W).
-
-    First D learns to tell the true cut-out from G's (G's output detached: this step must not
-    change G), then G learns to fool D while matching the true matte and colours. Real and fake
-    go through D as one batch (D normalises each picture alone, so nothing mixes): one forward,
-    one backward, as DistributedDataParallel needs."""
-    d, scaler = gan.d, gan.scaler
-    with gan.autocast():
-        logits = gan.g_logits(photo)  # (B, 4, H, W)
-        fake = torch.sigmoid(logits)
-        both = gan.d_logits(torch.cat([photo, photo]), torch.cat([target, fake.detach()]))  # (2B, 1, h, w)
-        loss_d = discriminator_loss(*both.chunk(2))
-    gan.opt_d.zero_grad(set_to_none=True)
-    scaler.scale(loss_d).backward()
-    scaler.step(gan.opt_d)
-
-    # G's step: gradients flow through D into G, D's weights stay (plain D: no DDP sync to wait for)
-    d.requires_grad_(False)
-    with gan.autocast():
-        loss_g, parts = generator_loss(d(photo, fake), logits, target, config.l1_weight, config.adv_weight)
-    gan.opt_g.zero_grad(set_to_none=True)
-    scaler.scale(loss_g).backward()
-    scaler.step(gan.opt_g)
-    scaler.update()
-    d.requires_grad_(True)
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **parts}
+__all__ = ["GAN", "amp_dtype", "train", "train_epoch", "train_step"]
 
 
 def _schedulers(gan: GAN, config: TrainConfig, steps_per_epoch: int) -> list:
     if config.lr_schedule != "onecycle":
         return []
-    total = config.epochs * steps_per_epoch
-    return [
-        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.15)
-        for opt, lr in ((gan.opt_g, config.lr_g), (gan.opt_d, config.lr_d))
-    ]
+    return [one_cycle(opt, config.epochs * steps_per_epoch) for opt in (gan.opt_g, gan.opt_d)]
 
 
 @torch.no_grad()
@@ -161,7 +78,7 @@ def train(
         schedulers = _schedulers(gan, config, len(loaders.train))
         if loaders.train.generator is not None:
             loaders.train.generator.manual_seed(config.seed)  # the same shuffling for the same seed, run after run
-        history, best_iou, start = [], -1.0, 0
+        history, best_iou, start, warned = [], -1.0, 0, set()
         if resume and proc.exists(ckpt_dir / "last.pt"):  # last.pt: it has the RNG states
             history, best_iou, start = restore_training(ckpt_dir / "last.pt", gan, schedulers, loaders, config)
         gan.g_logits, gan.d_logits = proc.wrap(gan.g, gan.d)  # after restoring: all processes start alike
@@ -177,7 +94,10 @@ def train(
         try:
             for epoch in epochs:
                 row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress)
+                row["val_alpha_spread"] = gan.g.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
                 history.append(row)
+                if proc.is_main:
+                    warn_if_unhealthy(history, config, warned)
                 improved, best_iou = row["val_iou"] > best_iou, max(best_iou, row["val_iou"])
                 if proc.is_main:
                     state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
@@ -192,7 +112,41 @@ def train(
         if history and proc.is_main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
             (ckpt_dir / "history.json").write_text(json.dumps(history, indent=1))
+            peaks = [row["peak_gib"] for row in history if row.get("peak_gib") is not None]
+            if peaks and progress:
+                print(
+                    f"peak GPU memory: {max(peaks):.2f} GiB (batch {config.data.batch_size}, {config.g.image_size} px)"
+                )
         return history
+
+
+HEALTH_EPOCHS = 3  # epochs in a row that a sign must show before train() warns
+
+
+def warn_if_unhealthy(history: list[dict], config: TrainConfig, warned: set[str]) -> None:
+    """Warn once each, in one line, when the last epochs show D winning outright (its loss near 0,
+    real cut-outs scored near 1 and G's near 0: G then learns nothing from it) or G collapsed (the
+    same matte whatever the photo, after it had learnt better). `warned`: the warnings given already."""
+    last = history[-HEALTH_EPOCHS:]
+    if len(last) < HEALTH_EPOCHS:
+        return
+    won = all(r["loss_d"] < 0.1 and r["d_real"] > 0.9 and r["d_fake"] < 0.1 for r in last)
+    if won and config.adv_weight > 0 and "d" not in warned:
+        warned.add("d")
+        warnings.warn(
+            f"D wins outright: loss {last[-1]['loss_d']:.3f} (log 2 = 0.693: cannot tell), real cut-outs scored "
+            f"{last[-1]['d_real']:.2f} and G's {last[-1]['d_fake']:.2f} for {HEALTH_EPOCHS} epochs; "
+            "G learns nothing from it: lower lr_d, or look for what tells real from fake besides the cut-out.",
+            stacklevel=3,
+        )
+    learnt = any(r["val_alpha_spread"] > 0.05 for r in history[:-HEALTH_EPOCHS])  # it once told pictures apart
+    if learnt and all(r["val_alpha_spread"] < 0.01 for r in last) and "g" not in warned:
+        warned.add("g")
+        warnings.warn(
+            f"G collapsed: it draws the same matte whatever the photo for {HEALTH_EPOCHS} epochs; "
+            "lower lr_g or adv_weight, or start again with another seed.",
+            stacklevel=3,
+        )
 
 
 def save_epoch(state: dict, improved: bool, ckpt_dir: Path, g: GModel, fixed: list, config: TrainConfig) -> None:
@@ -212,12 +166,13 @@ def train_epoch(
     """One pass over the training data, then validation: one history row (the same on every process)."""
     start, sums, n, seen = time.perf_counter(), {}, 0, 0
     proc.start_epoch(loaders.train, epoch, config.seed)
+    start_peak(gan.device)
     gan.g.train()
     gan.d.train()
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
         photo = photo.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
         target = target.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
-        for key, value in train_step(photo, target, gan, config).items():
+        for key, value in _step(photo, target, gan, config).items():
             sums[key] = sums.get(key, 0.0) + value
         n, seen = n + 1, seen + len(photo)
         for scheduler in schedulers:
@@ -227,4 +182,16 @@ def train_epoch(
     val = evaluate(gan.g, loaders.val, gan.device, baseline=False)["model"]  # torchmetrics syncs across processes
     row = {"epoch": epoch + 1, **means}
     row.update(val_iou=val["iou"], val_mae=val["mae"], val_psnr=val["psnr"], seconds=time.perf_counter() - start)
-    return row
+    return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
+
+
+def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig) -> dict[str, float]:
+    """`train_step`; a batch that does not fit in the GPU's memory ends training with one clear
+    error that says which batch size fits (found by trying smaller ones, in one part each)."""
+    try:
+        return train_step(photo, target, gan, config)
+    except torch.OutOfMemoryError:
+        free_cached()
+        one_part = replace(config, grad_accum=1)
+        fits = fitting_batch(lambda size: train_step(photo[:size], target[:size], gan, one_part), len(photo))
+        raise out_of_memory(len(photo), fits, gan.device) from None

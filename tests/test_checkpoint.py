@@ -1,17 +1,19 @@
-"""Checkpoints found or made for the notebooks that need one."""
+"""Checkpoints found or made for the notebooks that need one, in JupyterLab and in Colab."""
 
+import importlib
+import sys
+import types
+
+import pytest
+
+from bgremove_utils import colab
 from bgremove_utils.checkpoint import ensure_checkpoint
+from bgremove_utils.paths import default_checkpoint_dir
 
 
-def test_ensure_checkpoint_returns_an_existing_checkpoint_without_training(tmp_path, capsys):
-    (tmp_path / "best.pt").write_bytes(b"")
-    assert ensure_checkpoint(tmp_path) == tmp_path / "best.pt"
-    assert capsys.readouterr().out == ""
-
-
-def test_ensure_checkpoint_trains_and_says_so_when_there_is_none(tmp_path, capsys, monkeypatch):
-    import importlib
-
+@pytest.fixture
+def no_training(monkeypatch, tmp_path):
+    """train() replaced by a fake that writes an empty best.pt and records its arguments."""
     training = importlib.import_module("bgremove_utils.train")  # the module: the package's `train` is the function
     calls = []
 
@@ -20,6 +22,59 @@ def test_ensure_checkpoint_trains_and_says_so_when_there_is_none(tmp_path, capsy
         (tmp_path / "best.pt").write_bytes(b"")
 
     monkeypatch.setattr(training, "train", fake_train)
+    return calls
+
+
+@pytest.fixture
+def fake_colab(monkeypatch, tmp_path):
+    """A stand-in for google.colab: what `files.upload` returns, what was downloaded or mounted."""
+    state = {"upload": {}, "downloaded": [], "mounted": []}
+    files = types.SimpleNamespace(upload=lambda: state["upload"], download=state["downloaded"].append)
+    drive = types.SimpleNamespace(mount=state["mounted"].append)
+    package = types.ModuleType("google.colab")
+    package.files, package.drive = files, drive
+    monkeypatch.setitem(sys.modules, "google", types.SimpleNamespace(colab=package))
+    monkeypatch.setitem(sys.modules, "google.colab", package)
+    monkeypatch.setattr(colab, "DRIVE_CHECKPOINTS", tmp_path / "drive" / "checkpoints")
+    monkeypatch.chdir(tmp_path)
+    return state
+
+
+def test_an_existing_checkpoint_is_used_and_said_so(tmp_path, capsys, no_training):
+    (tmp_path / "best.pt").write_bytes(b"")
     assert ensure_checkpoint(tmp_path) == tmp_path / "best.pt"
-    assert calls == [("quick", str(tmp_path))]
+    assert capsys.readouterr().out.startswith("Using ") and no_training == []
+
+
+def test_without_a_checkpoint_the_quick_profile_is_trained_and_said_so(tmp_path, capsys, no_training):
+    assert ensure_checkpoint(tmp_path) == tmp_path / "best.pt"
+    assert no_training == [("quick", str(tmp_path))]
     assert "training the 'quick' profile first" in capsys.readouterr().out
+
+
+def test_in_colab_an_uploaded_checkpoint_comes_before_training(tmp_path, capsys, no_training, fake_colab):
+    fake_colab["upload"] = {"best (1).pt": b"weights"}
+    folder = tmp_path / "checkpoints"
+    assert ensure_checkpoint(folder) == folder / "best.pt"
+    assert (folder / "best.pt").read_bytes() == b"weights" and not (tmp_path / "best (1).pt").exists()
+    assert "uploaded" in capsys.readouterr().out and no_training == []
+
+
+def test_in_colab_a_cancelled_upload_trains(tmp_path, no_training, fake_colab):
+    ensure_checkpoint(tmp_path)
+    assert no_training == [("quick", str(tmp_path))]
+
+
+def test_in_colab_checkpoints_can_live_in_google_drive_and_best_pt_can_be_downloaded(tmp_path, fake_colab):
+    folder = colab.checkpoint_folder(keep_in_drive=True)
+    assert folder == tmp_path / "drive" / "checkpoints" and folder.is_dir()
+    assert fake_colab["mounted"] == [str(colab.DRIVE)]
+    colab.offer_download(folder / "best.pt")
+    assert fake_colab["downloaded"] == [str(folder / "best.pt")]
+
+
+def test_outside_colab_nothing_is_mounted_uploaded_or_downloaded(tmp_path, capsys):
+    assert colab.checkpoint_folder(keep_in_drive=True) == default_checkpoint_dir()
+    assert colab.upload_checkpoint(tmp_path) is None
+    colab.offer_download(tmp_path / "best.pt")
+    assert "notebooks 4 and 5 find it there" in capsys.readouterr().out

@@ -28,7 +28,7 @@ def test_generator_alpha_is_the_sigmoid_of_its_logits():
 @pytest.mark.parametrize("size", [32, 64, 96, 256])
 def test_discriminator_gives_a_patch_map_of_logits_at_any_size(size):
     d = DModel(d_channels=8, d_down=3)
-    logits = d(torch.rand(3, 3, size, size), torch.rand(3, 4, size, size))
+    logits = d(torch.rand(3, 3, size, size), torch.rand(3, 3, size, size))
     assert logits.shape == (3, 1, size // 8, size // 8)
     # logits, not probabilities: BCEWithLogits must not see a second sigmoid
     assert not isinstance(d.net[-1], torch.nn.Sigmoid)
@@ -100,6 +100,6 @@ def test_trace_shapes_lists_each_part_of_the_unet_in_order():
     assert names == ["stem", "downs.0", "downs.1", "downs.2", "ups.0", "ups.1", "ups.2", "refine", "head"]
     assert shapes[3] == ("downs.2", "Down", (2, 32, 4, 4)) and shapes[-1] == ("head", "Conv2d", (2, 4, 32, 32))
     assert shapes[4] == ("ups.0", "Up", (2, 32, 8, 8))  # 32 upsampled + the 32 of the skip, merged into 32
-    d_shapes = trace_shapes(DModel(d_channels=8, d_down=3), torch.rand(2, 3, 32, 32), torch.rand(2, 4, 32, 32))
+    d_shapes = trace_shapes(DModel(d_channels=8, d_down=3), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
     assert [t for _, t, _ in d_shapes] == ["Down", "ResBlock", "Down", "ResBlock", "Down", "ResBlock", "Conv2d"]
     assert d_shapes[-1] == ("net.6", "Conv2d", (2, 1, 4, 4))

@@ -2,9 +2,11 @@
 (see pyproject.toml); these tests check what a learner sees on the repository page."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -15,7 +17,9 @@ CHAPTERS = [
     "04_predict_and_compare.ipynb",
     "05_rgba_export.ipynb",
 ]
-BADGE = "https://colab.research.google.com/github/bgremove-course/bgremove-gan/blob/main/notebooks/{name}"
+REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+COLAB = REPOSITORY.replace("https://github.com/", "https://colab.research.google.com/github/")
+BADGE = COLAB + "/blob/main/notebooks/{name}"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
@@ -63,6 +67,17 @@ def test_colab_install_runs_in_colab_only(path):
     setup = next(_source(cell) for cell in _cells(path, "code") if "pip install" in _source(cell))
     guard, install = setup.index('if "google.colab" in sys.modules:'), setup.index("pip install")
     assert guard < install and "drive.mount" not in json.dumps(_cells(path))
+    assert f'"git+{REPOSITORY}"' in setup  # the address of pyproject.toml's [project.urls]
+
+
+def test_every_link_to_the_repository_is_the_one_in_pyproject():
+    owner_name = REPOSITORY.removeprefix("https://github.com/")
+    texts = {"README.md": (ROOT / "README.md").read_text()} | {p.name: p.read_text() for p in NOTEBOOKS}
+    for name, text in texts.items():
+        found = re.findall(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+/[\w.-]+)", text)
+        assert found, f"{name} links to no repository"
+        assert set(found) == {owner_name}, f"{name} links to {sorted(set(found))}, pyproject.toml says {owner_name}"
+    assert BADGE.format(name=CHAPTERS[0]) in texts["README.md"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -1,0 +1,115 @@
+"""The GAN's step: what D sees, gradient accumulation, mixed precision's choice, health warnings,
+and a batch too large for the GPU."""
+
+import importlib
+
+import pytest
+import torch
+
+from bgremove_utils.backgrounds import over
+from bgremove_utils.config import make_config
+from bgremove_utils.errors import ConfigError
+from bgremove_utils.gan import GAN, amp_dtype, cpu_has_native_bf16, train_step
+from bgremove_utils.train import train, warn_if_unhealthy
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
+train_module = importlib.import_module("bgremove_utils.train")  # the module: the package's `train` is the function
+TINY = {"image_size": 32, "base_channels": 8, "d_channels": 8, "depth": 3, "amp": False}
+
+
+def test_a_perfect_cutout_shows_d_exactly_what_the_truth_shows_whatever_its_colour_where_alpha_is_0():
+    torch.manual_seed(0)
+    truth = torch.rand(2, 4, 16, 16)
+    truth[:, 3][truth[:, 3] < 0.4] = 0  # background: alpha exactly 0, as in a real cut-out
+    truth[:, :3] *= truth[:, 3:] > 0  # and no colour there, as the sample's cut-outs
+    perfect = truth.clone()
+    perfect[:, :3] = torch.where(truth[:, 3:] > 0, truth[:, :3], torch.rand(2, 3, 16, 16))  # any colour where alpha = 0
+    background = torch.rand(2, 3, 16, 16)
+    assert torch.equal(over(perfect, background), over(truth, background))
+    leaky = perfect.clone()
+    leaky[:, 3][truth[:, 3] == 0] = 0.05  # a faint halo of G's colour on the background
+    assert not torch.allclose(over(leaky, background), over(truth, background))
+
+
+def _grads(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.grad.clone() for p in module.parameters()]
+
+
+def test_accumulating_k_parts_gives_the_update_of_one_k_times_larger_batch(tiny_loaders):
+    photo, target = next(iter(tiny_loaders.train))  # 8 pictures
+    results = []
+    for parts in (1, 4):
+        config = make_config("quick", **TINY, grad_accum=parts)
+        gan = GAN.build(config, torch.device("cpu"))
+        torch.manual_seed(1)  # the same backgrounds for D's views
+        stats = train_step(photo, target, gan, config)
+        results.append((stats, _grads(gan.d) + _grads(gan.g)))  # the gradients each optimizer stepped with
+    (one, grads_one), (four, grads_four) = results
+    assert one.keys() == four.keys()
+    for key in one:
+        assert four[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
+    for a, b in zip(grads_one, grads_four):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-6)
+
+
+def test_bfloat16_only_on_a_cpu_that_has_it_natively(tmp_path, monkeypatch):
+    def cpu(flags: str):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
+        return cpu_has_native_bf16.__wrapped__(str(info))
+
+    assert not cpu("avx2 avx512f avx512bw")  # AVX-512 emulates bfloat16: slower than float32
+    assert cpu("avx512f avx512_bf16") and cpu("amx_tile amx_bf16")
+    assert not cpu_has_native_bf16.__wrapped__(str(tmp_path / "no_such_file"))  # not Linux
+    monkeypatch.setattr("bgremove_utils.gan.cpu_has_native_bf16", lambda: False)
+    assert amp_dtype(torch.device("cpu")) is None
+    monkeypatch.setattr("bgremove_utils.gan.cpu_has_native_bf16", lambda: True)
+    assert amp_dtype(torch.device("cpu")) == torch.bfloat16
+
+
+def _row(epoch, loss_d=0.69, d_real=0.5, d_fake=0.5, spread=0.2):
+    return {"epoch": epoch, "loss_d": loss_d, "d_real": d_real, "d_fake": d_fake, "val_alpha_spread": spread}
+
+
+def test_health_warns_once_when_d_wins_outright_and_when_g_collapses(recwarn):
+    config, warned = make_config("quick"), set()
+    history = [_row(1), _row(2)]
+    for epoch in range(3, 7):  # D wins from epoch 3 on
+        history.append(_row(epoch, loss_d=0.01, d_real=0.99, d_fake=0.01))
+        warn_if_unhealthy(history, config, warned)
+    assert [str(w.message).split(":")[0] for w in recwarn] == ["D wins outright"]
+    for epoch in range(7, 11):  # then G draws the same matte for every photo
+        history.append(_row(epoch, spread=0.001))
+        warn_if_unhealthy(history, config, warned)
+    assert [str(w.message).split(":")[0] for w in recwarn] == ["D wins outright", "G collapsed"]
+
+
+def test_no_health_warning_for_a_healthy_run_or_an_untrained_start_or_without_the_gan(recwarn):
+    history = [_row(epoch, spread=0.001) for epoch in range(1, 4)]  # untrained: every matte alike, yet no collapse
+    history += [_row(epoch, loss_d=0.01, d_real=0.99, d_fake=0.01) for epoch in range(4, 8)]
+    warn_if_unhealthy(history, make_config("quick", adv_weight=0.0), set())  # D's win does not matter then
+    warn_if_unhealthy(history[:3], make_config("quick"), set())
+    assert not recwarn.list
+
+
+def test_a_batch_too_large_for_the_gpu_is_one_clear_error_with_a_size_that_fits(tmp_path, tiny_loaders, monkeypatch):
+    real_step = train_module.train_step
+
+    def small_memory(photo, target, gan, config):
+        if len(photo) // config.grad_accum > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(photo, target, gan, config)
+
+    monkeypatch.setattr(train_module, "train_step", small_memory)
+    args = {**TINY, "epochs": 1, "checkpoint_dir": str(tmp_path), "progress": False, "sample_every": 0}
+    with pytest.raises(ConfigError, match=r"batch_size=8: .* one of 2 does: use batch_size=2, .*grad_accum=4") as info:
+        train(profile="quick", loaders=tiny_loaders, **args)
+    assert info.value.__cause__ is None
+    history = train(profile="quick", loaders=tiny_loaders, grad_accum=4, **args)  # what the message says works
+    assert len(history) == 1
+
+
+def test_history_records_what_d_says_of_real_and_fake_cutouts(tmp_path, tiny_loaders, tiny_run):
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
+    row = history[0]
+    assert 0 < row["d_fake"] < 1 and 0 < row["d_real"] < 1 and row["loss_d"] > 0
