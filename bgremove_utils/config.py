@@ -145,7 +145,6 @@ PROFILES: dict[str, TrainConfig] = {
         g=replace(_CPU.g, base_channels=16, max_channels=64),
         d=replace(_CPU.d, d_channels=16),
         epochs=20,
-        sample_every=4,
     ),
 }
 

@@ -83,8 +83,7 @@ def train(
             history, best_iou, start = restore_training(ckpt_dir / "last.pt", gan, schedulers, loaders, config)
         gan.g_logits, gan.d_logits = proc.wrap(gan.g, gan.d)  # after restoring: all processes start alike
 
-        epochs = tqdm(
-            range(start, config.epochs),
+        bar = tqdm(  # moved on by hand after each epoch, so that "k/N" shows epoch k's own numbers
             desc=f"{config.profile} on {proc.device.type}" + (f" x{proc.world_size}" if proc.ddp else ""),
             disable=not (progress and proc.is_main),
             initial=start,
@@ -92,23 +91,23 @@ def train(
             unit="epoch",
         )
         try:
-            for epoch in epochs:
+            for epoch in range(start, config.epochs):
                 row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress)
                 row["val_alpha_spread"] = gan.g.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
                 history.append(row)
-                if proc.is_main:
-                    warn_if_unhealthy(history, config, warned)
                 improved, best_iou = row["val_iou"] > best_iou, max(best_iou, row["val_iou"])
                 if proc.is_main:
+                    warn_if_unhealthy(history, config, warned)
                     state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
                     save_epoch(state, improved, ckpt_dir, gan.g, fixed, config)
                 proc.barrier()  # the checkpoint is complete before any process goes on
-                epochs.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou")})
+                bar.update()
+                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou")})
         except KeyboardInterrupt:
             if proc.is_main:
                 print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is in {ckpt_dir}.")
         finally:
-            epochs.close()
+            bar.close()
         if history and proc.is_main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
             (ckpt_dir / "history.json").write_text(json.dumps(history, indent=1))
@@ -180,7 +179,7 @@ def train_epoch(
     means = proc.mean(sums, n)  # over every process's steps
     proc.log_indices(loaders.train.sampler, seen, epoch)
     val = evaluate(gan.g, loaders.val, gan.device, baseline=False)["model"]  # torchmetrics syncs across processes
-    row = {"epoch": epoch + 1, **means}
+    row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
     row.update(val_iou=val["iou"], val_mae=val["mae"], val_psnr=val["psnr"], seconds=time.perf_counter() - start)
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
 

@@ -39,9 +39,13 @@ def _hwc(image: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def _collect(dataset, n_images: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`n_images` (photo, target) items drawn at random from a data set, stacked."""
+    """`n_images` (photo, target) items drawn at random from a data set, stacked; all of them, in
+    their order, when it has no more (a chosen few, such as the worst, stay in the order chosen)."""
     rng = np.random.default_rng(seed)
-    picks = rng.choice(len(dataset), size=min(n_images, len(dataset)), replace=False)
+    if n_images >= len(dataset):
+        picks = np.arange(len(dataset))
+    else:
+        picks = rng.choice(len(dataset), size=n_images, replace=False)
     items = [dataset[int(i)] for i in picks]
     return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
 
@@ -91,14 +95,14 @@ def show_pairs(dataset, n_images: int = 4, seed: int | None = 0, baseline: bool 
 
 
 def plot_history(history: list[dict] | str | os.PathLike):
-    """Loss curves and validation IoU / MAE per epoch, from `train`'s history or its history.json."""
+    """Three panels per epoch, from `train`'s history or its history.json: the losses; the GAN's
+    game, D's loss and its mean scores of real and of G's cut-outs, beside log 2 = 0.69 (the loss of
+    a D that cannot tell them apart); and the validation IoU and MAE."""
     if not isinstance(history, list):
         history = json.loads(Path(history).read_text())
     epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (ax_loss, ax_game, ax_val) = plt.subplots(1, 3, figsize=(13, 3.5))
     for key, label in (
-        ("loss_d", "D loss"),
-        ("g_adv", "G adversarial"),
         ("alpha_l1", "alpha L1"),
         ("alpha_bce", "alpha BCE"),
         ("colour_l1", "colour L1"),
@@ -106,12 +110,50 @@ def plot_history(history: list[dict] | str | os.PathLike):
     ):
         if key in history[0]:  # a history from before a term was added has no column for it
             ax_loss.plot(epochs, [row[key] for row in history], label=label)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="training losses", yscale="log")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="reconstruction losses", yscale="log")
     ax_loss.legend(fontsize=8)
+    for key, label, style in (
+        ("loss_d", "D loss", "-"),
+        ("g_adv", "G adversarial", "-"),
+        ("d_real", "D's score, real", "--"),
+        ("d_fake", "D's score, G's", "--"),
+    ):
+        if key in history[0]:
+            ax_game.plot(epochs, [row[key] for row in history], style, label=label)
+    ax_game.axhline(np.log(2), color="grey", lw=0.8, ls=":", label="log 2: D cannot tell")
+    ax_game.set(xlabel="epoch", title="the game: D against G")
+    ax_game.legend(fontsize=8)
     ax_val.plot(epochs, [row["val_iou"] for row in history], label="IoU", color="tab:green")
     ax_val.plot(epochs, [row["val_mae"] for row in history], label="MAE", color="tab:red")
     ax_val.set(xlabel="epoch", title="validation", ylim=(0, 1))
     ax_val.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_failures(dataset, indices: list[int], generator, titles: list[str] | None = None):
+    """For each picture of `indices`: the photo, the predicted cut-out over a checkerboard, the
+    predicted matte, the true matte, and the error map (red: background kept as object, a leak;
+    blue: object lost, a missing part), so that what goes wrong is seen, not guessed."""
+    photo = torch.stack([dataset[i][0] for i in indices])
+    target = torch.stack([dataset[i][1] for i in indices])
+    model = get_generator(generator)
+    alpha = predict_alpha(model, photo.to(next(model.parameters()).device)).cpu()
+    fig, axes = plt.subplots(len(indices), 5, figsize=(11, 2.3 * len(indices)), squeeze=False)
+    for row, (x, y, a) in enumerate(zip(photo, target, alpha)):
+        error = (a[0] - y[3]).numpy()  # > 0: a leak, < 0: a missing part
+        panels = [
+            (_hwc(x), titles[row] if titles else "photo", None),
+            (over_checkerboard(x, a), "prediction", None),
+            (a[0].numpy(), "predicted matte", "gray"),
+            (y[3].numpy(), "true matte", "gray"),
+            (error, "error: red leak, blue missing", "bwr"),
+        ]
+        for ax, (image, title, cmap) in zip(axes[row], panels):
+            limits = (-1, 1) if cmap == "bwr" else (0, 1)
+            ax.imshow(image if cmap else np.clip(image, 0, 1), cmap=cmap, vmin=limits[0], vmax=limits[1])
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
     fig.tight_layout()
     return fig
 

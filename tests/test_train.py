@@ -7,6 +7,7 @@ from bgremove_utils.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.config import make_config
 from bgremove_utils.errors import CheckpointError, ConfigError
 from bgremove_utils.metrics import evaluate
+from bgremove_utils.schedule import OneCycle
 from bgremove_utils.train import GAN, train, train_step
 
 
@@ -47,9 +48,23 @@ def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_
 
 
 def test_resume_with_more_epochs_than_planned_stretches_the_schedule(tmp_path, tiny_loaders, tiny_run):
-    train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
-    history = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=3))
-    assert [row["epoch"] for row in history] == [1, 2, 3]
+    train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=2))  # planned for 2 epochs: annealed by the end
+    history = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=5))
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
+    peak, rates = make_config("quick").lr_g, [row["lr_g"] for row in history]
+    assert rates[1] < 0.1 * peak  # the first run had annealed by its last epoch...
+    assert all(b <= a for a, b in zip(rates[1:], rates[2:]))  # ...and, resumed, goes on down, never back up
+    assert rates[-1] < 1e-3 * peak
+
+
+def test_the_one_cycle_schedule_stretched_goes_on_from_where_it_was():
+    schedule = OneCycle(total=100)
+    assert schedule(0) == pytest.approx(1 / 25) and schedule(15) == pytest.approx(1.0)
+    assert schedule(100) == pytest.approx(1 / 25 / 1e4)
+    at_60 = schedule(60)
+    schedule.stretch(200, 60)  # resumed at step 60 for 200 steps in all
+    assert schedule(60) == pytest.approx(at_60) and schedule(61) < at_60  # no jump, still going down
+    assert schedule(150) > schedule(200) == pytest.approx(1 / 25 / 1e4)
 
 
 def test_resume_with_another_model_configuration_names_the_file(tmp_path, tiny_loaders, tiny_run):
