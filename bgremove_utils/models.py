@@ -172,6 +172,16 @@ class DModel(nn.Module):
         return self.net(torch.cat([photo, pasted], dim=1))
 
 
+def receptive_field(model: nn.Module) -> int:
+    """How many input pixels across each output value sees through the model's convolutions, in
+    the order they run (instance norm's statistics, which see the whole picture, aside)."""
+    field, step = 1, 1
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
+        field += (conv.kernel_size[0] - 1) * conv.dilation[0] * step
+        step *= conv.stride[0]
+    return field
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

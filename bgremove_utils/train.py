@@ -184,6 +184,25 @@ def train_epoch(
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
 
 
+def game_report(history: list[dict]) -> str:
+    """How the game between D and G went, in words and the run's own numbers: D's loss against
+    log 2 = 0.69 (a D that cannot tell), and its mean scores of real and of G's cut-outs."""
+    first, last = history[0], history[-1]
+    low = min(row["loss_d"] for row in history)
+    verdict = (
+        "D won outright: G learnt nothing from it at the end"
+        if last["loss_d"] < 0.1
+        else "D never won outright: its loss stayed well above 0, so its verdicts kept teaching G"
+        if low > 0.3
+        else "D came close to winning at times, then G caught up"
+    )
+    return (
+        f"D's loss: {first['loss_d']:.2f} at epoch {first['epoch']} (log 2 = 0.69: it cannot tell), lowest "
+        f"{low:.2f}, {last['loss_d']:.2f} at epoch {last['epoch']}. It scored real cut-outs {last['d_real']:.2f} and "
+        f"G's {last['d_fake']:.2f} on average in the last epoch (0.5 and 0.5: it cannot tell them apart). {verdict}."
+    )
+
+
 def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig) -> dict[str, float]:
     """`train_step`; a batch that does not fit in the GPU's memory ends training with one clear
     error that says which batch size fits (found by trying smaller ones, in one part each)."""

@@ -2,16 +2,21 @@ import pytest
 import torch
 
 from bgremove_utils.losses import EDGE_WEIGHT, discriminator_loss, edge_band, generator_loss, reconstruction_losses
-from bgremove_utils.models import DModel, GModel, count_parameters, trace_shapes
+from bgremove_utils.models import DModel, GModel, count_parameters, receptive_field, trace_shapes
 
 
 @pytest.mark.parametrize(("size", "depth"), [(32, 3), (64, 4), (96, 5), (128, 4), (256, 6)])
 def test_generator_returns_rgba_in_unit_range_at_several_sizes_and_depths(size, depth):
     torch.manual_seed(0)
     g = GModel(base_channels=8, depth=depth).eval()
-    out = g(torch.rand(2, 3, size, size))
+    photos = torch.rand(2, 3, size, size)
+    out = g(photos)
     assert out.shape == (2, 4, size, size)  # RGB and alpha, not RGB alone
     assert 0 <= out.min() and out.max() <= 1
+    logits = g.logits(photos)
+    assert (logits[0, 3] - logits[1, 3]).abs().mean() > 1e-3  # the matte depends on the photo...
+    assert logits[0, 3].std() > 1e-3  # ...and on where in it: not one value everywhere
+    assert logits[:, :3].std() > 0.5  # colour logits carry the photo's own colours
 
 
 def test_generator_rejects_a_size_its_depth_cannot_halve():
@@ -31,8 +36,10 @@ def test_discriminator_gives_a_patch_map_of_logits_at_any_size(size):
     logits = d(torch.rand(3, 3, size, size), torch.rand(3, 3, size, size))
     assert logits.shape == (3, 1, size // 8, size // 8)
     # logits, not probabilities: BCEWithLogits must not see a second sigmoid
-    assert not isinstance(d.net[-1], torch.nn.Sigmoid)
-    assert logits.min() < 0 or logits.max() > 1 or logits.abs().max() > 0
+    with torch.no_grad():
+        d.net[-1].weight.mul_(100)
+    wide = d(torch.rand(3, 3, size, size), torch.rand(3, 3, size, size))
+    assert wide.min() < 0 and wide.max() > 1
 
 
 def test_losses_accept_a_short_last_batch():
@@ -103,3 +110,10 @@ def test_trace_shapes_lists_each_part_of_the_unet_in_order():
     d_shapes = trace_shapes(DModel(d_channels=8, d_down=3), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
     assert [t for _, t, _ in d_shapes] == ["Down", "ResBlock", "Down", "ResBlock", "Down", "ResBlock", "Conv2d"]
     assert d_shapes[-1] == ("net.6", "Conv2d", (2, 1, 4, 4))
+
+
+def test_receptive_field_of_the_discriminator_grows_with_each_block():
+    # one block: a 4x4 conv (4 px), two 3x3 convs at stride 2 (+4 +4), the 3x3 head at stride 2 (+4)
+    assert receptive_field(DModel(d_down=1)) == 16
+    assert receptive_field(DModel(d_down=3)) == 94  # wider than a 64-pixel picture: each patch sees it all
+    assert receptive_field(torch.nn.Conv2d(3, 3, 5, dilation=2)) == 9
