@@ -147,9 +147,13 @@ def _device(args):
 
 
 def print_metrics(results: dict) -> None:
-    print(f"{'':10s} {'IoU':>6s} {'MAE':>6s} {'PSNR':>6s}")
+    """`evaluate`'s results as a table, a row for each of model and baseline."""
+    columns = [("IoU", "iou", ".3f"), ("MAE", "mae", ".3f"), ("PSNR", "psnr", ".2f"), ("SAD", "sad", ".1f")]
+    columns += [("MSE", "mse", ".4f"), ("Grad", "grad", ".2f"), ("Conn", "conn", ".1f")]
+    note = "(SAD, Grad, Conn: sums over a picture's pixels, mean over pictures)"
+    print(f"{'':10s}" + "".join(f"{title:>8s}" for title, _, _ in columns) + f"  {note}")
     for name, m in results.items():
-        print(f"{name:10s} {m['iou']:6.3f} {m['mae']:6.3f} {m['psnr']:6.2f}")
+        print(f"{name:10s}" + "".join(f"{m[key]:8{fmt}}" for _, key, fmt in columns))
 
 
 def _cmd_evaluate(args) -> None:

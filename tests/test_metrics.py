@@ -8,6 +8,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from scipy import ndimage
 
+from bgremove_utils.cli import print_metrics
 from bgremove_utils.metrics import (
     connectivity_error,
     evaluate,
@@ -167,6 +168,16 @@ def test_a_perfect_prediction_scores_zero_error_on_every_metric():
     assert model["iou"] == 1.0 and model["psnr"] == float("inf")
     assert [model[k] for k in ("mae", "sad", "mse", "grad", "conn")] == [0.0] * 5
     assert min(baseline[k] for k in ("mae", "sad", "mse", "grad", "conn")) > 0
+
+
+def test_print_metrics_shows_all_seven_metrics_and_their_units(capsys):
+    row = dict(iou=0.9, mae=0.02, psnr=30.0, sad=81.94, mse=0.0051, grad=3.21, conn=60.25)
+    print_metrics({"model": row, "baseline": {k: v * 2 for k, v in row.items()}})
+    header, model, baseline = capsys.readouterr().out.splitlines()
+    assert header.split()[:7] == ["IoU", "MAE", "PSNR", "SAD", "MSE", "Grad", "Conn"]
+    assert "sums over a picture's pixels, mean over pictures" in header
+    assert model.split() == ["model", "0.900", "0.020", "30.00", "81.9", "0.0051", "3.21", "60.2"]
+    assert float(baseline.split()[4]) == pytest.approx(163.9)
 
 
 def _evaluate_own_share(rank: int, store: str, loader: list, out: str) -> None:
