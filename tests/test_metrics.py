@@ -137,6 +137,15 @@ def test_connectivity_error_forgives_a_small_difference_only_where_the_pixel_joi
     assert connectivity_error(joined - lower, joined).item() == 0.0
 
 
+def test_connectivity_error_joins_pixels_by_their_edges_not_their_corners():
+    # As above, but (0, 4) touches the object only at a corner, through (1, 3): 4-connected, it is
+    # detached (level 0) and its 0.1 counts.
+    true = _matte([[1, 1, 1, 0, 0.6], [1, 1, 1, 1, 0], [1, 1, 1, 0, 0]])
+    pred = true.clone()
+    pred[..., 0, 4] = 0.5
+    assert connectivity_error(pred, true).item() == pytest.approx(0.1)
+
+
 def test_connectivity_level_is_the_last_threshold_before_a_thin_bridge_breaks():
     # The bridge (0, 3) is 1 in truth but 0.3 in the prediction: from t = 0.4 on, the bridge and the
     # pixel beyond it, (0, 4), fall out of the object: both get level 0.3. Bridge: d_pred = 0, phi 1;
@@ -146,6 +155,13 @@ def test_connectivity_level_is_the_last_threshold_before_a_thin_bridge_breaks():
     pred = _matte([[1, 1, 1, 0.3, 0.35], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0]])
     assert connectivity_error(pred, true).item() == pytest.approx(0.7)
     assert sad_error(pred, true).item() == pytest.approx(0.75)
+
+
+def test_connectivity_error_of_a_batch_is_that_of_each_picture_alone():
+    # A batch is labelled at once: no component may run from one picture into the next.
+    true, pred = _soft_mattes(4, seed=8), _soft_mattes(4, seed=9)
+    alone = [connectivity_error(p[None], t[None]).item() for p, t in zip(pred, true)]
+    assert connectivity_error(pred, true).tolist() == pytest.approx(alone)
 
 
 def test_metrics_accumulated_over_uneven_batches_equal_the_mean_over_pictures():
