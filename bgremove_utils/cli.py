@@ -17,12 +17,12 @@ import matplotlib
 from .bench import main as bench
 from .checkpoint import load_checkpoint, load_generator, saved_config
 from .config import PROFILES, resolve_device, settings
-from .data import make_loaders
+from .data import make_loaders, transfer_loader
 from .distributed import is_main
 from .download import download_kaggle
 from .errors import BgRemoveError
 from .inference import process_and_generate, process_folder
-from .metrics import evaluate
+from .metrics import evaluate, metrics_table
 from .paths import default_checkpoint_dir, default_output_dir
 from .sample import make_sample
 from .train import train
@@ -129,16 +129,12 @@ def _load_split(args):
     return generator, getattr(loaders, args.split)
 
 
-def print_metrics(results: dict) -> None:
-    print(f"{'':10s} {'IoU':>6s} {'MAE':>6s} {'PSNR':>6s}")
-    for name, m in results.items():
-        print(f"{name:10s} {m['iou']:6.3f} {m['mae']:6.3f} {m['psnr']:6.2f}")
-
-
 def _cmd_evaluate(args) -> None:
     generator, loader = _load_split(args)
-    print(f"{args.split} split, {len(loader.dataset)} images:")
-    print_metrics(evaluate(generator, loader))
+    size = generator.config.image_size
+    splits = {args.split: loader, "transfer": transfer_loader(size)}
+    print(", ".join(f"{name}: {len(ld.dataset)} pictures" for name, ld in splits.items()) + f", at {size} px")
+    print(metrics_table({name: evaluate(generator, ld) for name, ld in splits.items()}))
 
 
 def _cmd_predict(args) -> None:
@@ -166,10 +162,13 @@ def _cmd_demo(args) -> None:
     print(f"2/4 training, profile '{profile}'")
     history = train(profile=profile, checkpoint_dir=str(ckpt), epochs=args.epochs)
     generator = load_generator(ckpt / "best.pt")
-    loaders = make_loaders(image_size=generator.config.image_size, batch_size=32, augment=False)
-    results = evaluate(generator, loaders.test)
-    print(f"3/4 test split, {len(loaders.test.dataset)} images:")
-    print_metrics(results)
+    size = generator.config.image_size
+    loaders = make_loaders(image_size=size, batch_size=32, augment=False)
+    results = {"test": evaluate(generator, loaders.test), "transfer": evaluate(generator, transfer_loader(size))}
+    print(
+        f"3/4 the test split ({len(loaders.test.dataset)} pictures) and the transfer split (photos training never saw):"
+    )
+    print(metrics_table(results))
     cutouts = out / "cutouts"
     for photo, _ in loaders.test.dataset.pairs:
         process_and_generate(photo, cutouts / f"{photo.stem}.png", generator)

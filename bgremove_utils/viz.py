@@ -17,6 +17,7 @@ from .datastats import AlphaStats
 from .images import open_image
 from .inference import get_generator
 from .metrics import baseline_alpha, per_image_iou_mae, predict_alpha
+from .photos import PHOTOS, load_photos
 
 
 def checkerboard(height: int, width: int, square: int = 8) -> np.ndarray:
@@ -191,6 +192,21 @@ def show_cutout(cutout: str | os.PathLike | Image.Image, background: tuple[float
     for ax, (title, picture) in zip(axes, panels.items()):
         ax.imshow(np.clip(picture, 0, 1), cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def show_photos(split: str = "train", columns: int = 6):
+    """The real photographs of `split` ("train" or "transfer") that the sample is made of, each
+    titled with its name, as scikit-image or matplotlib ships it."""
+    names = [name for name, (_, use, _) in PHOTOS.items() if use == split]
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.8 * columns, 1.8 * rows), squeeze=False)
+    for ax, name, photo in zip(axes.flat, names, load_photos(split)):
+        ax.imshow(photo)
+        ax.set_title(name.removesuffix(".jpg"), fontsize=8)
+    for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
     return fig

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from bgremove_utils.viz import plot_history, show_failures, show_pairs
+from bgremove_utils.viz import plot_history, show_failures, show_pairs, show_photos
 
 
 class Fixed(torch.nn.Module):
@@ -60,3 +60,9 @@ def test_a_chosen_few_are_shown_in_the_order_chosen(tiny_sample):
     shown = [fig.axes[3 * row].images[0].get_array() for row in range(3)]
     for picture, index in zip(shown, [2, 0, 1]):
         np.testing.assert_allclose(picture, dataset[index][0].permute(1, 2, 0).numpy())
+
+
+def test_the_real_photos_are_shown_by_name():
+    fig = show_photos("transfer")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["coffee", "motorcycle", "grace_hopper", "gravel", "clock"]
