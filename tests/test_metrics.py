@@ -8,13 +8,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from scipy import ndimage
 
-from bgremove_utils.cli import print_metrics
 from bgremove_utils.metrics import (
     connectivity_error,
     evaluate,
     gradient_error,
     gradient_magnitude,
     matte_metrics,
+    metrics_table,
     per_image_matting_errors,
     sad_error,
 )
@@ -47,7 +47,7 @@ class _Oracle(torch.nn.Module):
         super().__init__()
         self.unused = torch.nn.Parameter(torch.zeros(1))  # evaluate finds the device from a parameter
 
-    def forward(self, photo: torch.Tensor) -> torch.Tensor:
+    def predict(self, photo: torch.Tensor) -> torch.Tensor:  # as GModel.predict: RGBA in eval mode
         return torch.cat([photo, photo[:, :1]], 1)
 
 
@@ -186,14 +186,14 @@ def test_a_perfect_prediction_scores_zero_error_on_every_metric():
     assert min(baseline[k] for k in ("mae", "sad", "mse", "grad", "conn")) > 0
 
 
-def test_print_metrics_shows_all_seven_metrics_and_their_units(capsys):
+def test_the_metrics_table_shows_all_seven_metrics_and_their_units_for_each_split():
     row = dict(iou=0.9, mae=0.02, psnr=30.0, sad=81.94, mse=0.0051, grad=3.21, conn=60.25)
-    print_metrics({"model": row, "baseline": {k: v * 2 for k, v in row.items()}})
-    header, model, baseline = capsys.readouterr().out.splitlines()
+    results = {"model": row, "baseline": {k: v * 2 for k, v in row.items()}}
+    header, model, baseline, transfer, _ = metrics_table({"test": results, "transfer": results}).splitlines()
     assert header.split()[:7] == ["IoU", "MAE", "PSNR", "SAD", "MSE", "Grad", "Conn"]
-    assert "sums over a picture's pixels, mean over pictures" in header
-    assert model.split() == ["model", "0.900", "0.020", "30.00", "81.9", "0.0051", "3.21", "60.2"]
-    assert float(baseline.split()[4]) == pytest.approx(163.9)
+    assert "sums over a picture, mean over pictures" in header
+    assert model.split() == ["test", "model", "0.900", "0.020", "30.00", "81.9", "0.0051", "3.21", "60.2"]
+    assert float(baseline.split()[5]) == pytest.approx(163.9) and transfer.split()[:2] == ["transfer", "model"]
 
 
 def _evaluate_own_share(rank: int, store: str, loader: list, out: str) -> None:
