@@ -180,7 +180,7 @@ def train_epoch(
     proc.log_indices(loaders.train.sampler, seen, epoch)
     val = evaluate(gan.g, loaders.val, gan.device, baseline=False)["model"]  # torchmetrics syncs across processes
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
-    row.update(val_iou=val["iou"], val_mae=val["mae"], val_psnr=val["psnr"], seconds=time.perf_counter() - start)
+    row |= {f"val_{key}": value for key, value in val.items()} | {"seconds": time.perf_counter() - start}
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from .datastats import AlphaStats
 from .images import open_image
 from .inference import get_generator
-from .metrics import baseline_alpha, per_image_iou_mae, predict_alpha
+from .metrics import baseline_alpha, gradient_error, per_image_iou_mae, predict_alpha, sad_error
 from .photos import PHOTOS, load_photos
 
 
@@ -208,5 +208,29 @@ def show_photos(split: str = "train", columns: int = 6):
         ax.set_title(name.removesuffix(".jpg"), fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def compare_mattes(dataset, generators: dict, indices: list[int]):
+    """Edges side by side: for each picture of `indices`, the photo, the true matte, then each of
+    `generators`' mattes ({"GAN": g, "without the GAN": g0}) with its per-picture SAD and gradient
+    error in the title, so that what one training gets right at the edges and the other not shows."""
+    photo = torch.stack([dataset[i][0] for i in indices])
+    true = torch.stack([dataset[i][1][3:] for i in indices])
+    models = {name: get_generator(g) for name, g in generators.items()}
+    mattes = {name: predict_alpha(g, photo.to(next(g.parameters()).device)).cpu() for name, g in models.items()}
+    columns = 2 + len(mattes)
+    fig, axes = plt.subplots(len(indices), columns, figsize=(2.2 * columns, 2.3 * len(indices)), squeeze=False)
+    for row in range(len(indices)):
+        panels = [(_hwc(photo[row]), "photo"), (true[row, 0].numpy(), "true matte")]
+        for name, alpha in mattes.items():
+            sad = sad_error(alpha[row : row + 1], true[row : row + 1]).item()
+            grad = gradient_error(alpha[row : row + 1], true[row : row + 1]).item()
+            panels.append((alpha[row, 0].numpy(), f"{name}\nSAD {sad:.0f}  Grad {grad:.1f}"))
+        for ax, (image, title) in zip(axes[row], panels):
+            ax.imshow(image, cmap=None if image.ndim == 3 else "gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
     fig.tight_layout()
     return fig
