@@ -1,6 +1,6 @@
 """Cutting out pictures with a trained generator: `process_and_generate` writes an RGBA PNG the size
 of the input (alpha from the network, refined at the photo's resolution; colour from the photo,
-the network's where the matte is soft); `process_folder` does a whole folder.
+un-blended from the old background where the matte is soft); `process_folder` does a whole folder.
 """
 
 from __future__ import annotations
@@ -51,28 +51,29 @@ def _to_tensor(photo: Image.Image, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _network_outputs(generator: GModel, photo: Image.Image, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """At the network's size: alpha (1, 1, S, S) and the colour correction in logit space (1, 3, S, S)."""
+def _network_matte(generator: GModel, photo: Image.Image, size: int) -> torch.Tensor:
+    """The network's alpha (1, 1, S, S) for the photo resized to its size S."""
     x = _to_tensor(photo.resize((size, size), Image.BILINEAR), next(generator.parameters()).device)
     was_training = generator.training
     generator.eval()
-    logits = generator.logits(x).float()
+    alpha = generator(x)[:, 3:].float()
     generator.train(was_training)
-    return torch.sigmoid(logits[:, 3:]), logits[:, :3] - torch.logit(x.clamp(0.01, 0.99))
+    return alpha
 
 
 @torch.no_grad()
 def _cut_out_tensors(generator: GModel, photo: Image.Image, refine: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Colours (1, 3, H, W) and alpha (1, 1, H, W) in [0, 1] at the picture's own size."""
-    alpha_small, offset_small = _network_outputs(generator, photo, network_size(generator))
+    size = network_size(generator)
+    alpha_small = _network_matte(generator, photo, size)
     full = _to_tensor(photo, alpha_small.device)
     alpha = upsample_matte(full, alpha_small, refine)
-    return (decontaminate(full, offset_small, alpha, alpha_small) if refine else full), alpha
+    return (decontaminate(full, alpha, size) if refine else full), alpha
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """(1, C, H, W) in [0, 1] -> (H, W, C) uint8."""
-    return (x[0].permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().cpu().numpy()
+    return x[0].permute(1, 2, 0).mul(255).add_(0.5).clamp_(0, 255).byte().cpu().numpy()
 
 
 def predict_matte(
@@ -83,7 +84,7 @@ def predict_matte(
     with the picture as the guide (see `refine.upsample_matte`), else upsampled bilinearly."""
     size = image_size or network_size(generator)
     with torch.no_grad():
-        alpha_small, _ = _network_outputs(generator, photo, size)
+        alpha_small = _network_matte(generator, photo, size)
         alpha = upsample_matte(_to_tensor(photo, alpha_small.device), alpha_small, refine)
     return _to_uint8(alpha)[..., 0]
 
@@ -96,9 +97,9 @@ def cut_out(
 ) -> Image.Image:
     """The RGBA cut-out of a picture in memory, at its own size. With `refine` (the default): the
     network's matte refined with the picture as the guide, so that its edges follow the picture's
-    (see `refine.upsample_matte`), and the picture's colours except along the object's edges,
-    where the matte is soft and the picture's pixels are blended with the old background: there the
-    network's colour for the object (see `refine.decontaminate`). Without: the network's matte
+    (see `refine.upsample_matte`), and the picture's colours except where the matte is soft and the
+    picture's pixels are blended with the old background: there the object's own colour, estimated
+    from the colours around (see `refine.decontaminate`). Without: the network's matte
     upsampled bilinearly and the picture's colours everywhere. A picture that has transparency
     already keeps it (the network sees it over white, and its alpha is multiplied into the network's)."""
     model = get_generator(generator, device)

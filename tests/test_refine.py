@@ -21,24 +21,21 @@ OBJECT, BACKGROUND = np.array([200, 40, 40]), np.array([40, 90, 200])  # red obj
 class StubNetwork(torch.nn.Module):
     """Stands for a trained GModel at 64 px: its matte is a soft step, object left of `edge` (a
     fraction of the width), one network pixel per unit of logit (as soft as a network trained with
-    BCE draws an edge); its colour is `colour` everywhere (None: the photo's)."""
+    BCE draws an edge); its colours are the photo's."""
 
     image_size = 64
 
-    def __init__(self, edge: float, colour: np.ndarray | None = None):
+    def __init__(self, edge: float):
         super().__init__()
-        self.edge, self.colour = edge, colour
+        self.edge = edge
         self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the device
 
     def small_alpha(self) -> torch.Tensor:
         columns = (torch.arange(self.image_size) + 0.5) / self.image_size
         return torch.sigmoid((self.edge - columns) * self.image_size).expand(1, 1, self.image_size, -1)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        rgb = torch.logit(x.clamp(0.01, 0.99))
-        if self.colour is not None:
-            rgb = torch.logit(torch.tensor(self.colour / 255.0, dtype=x.dtype)).view(1, 3, 1, 1).expand_as(x)
-        return torch.cat([rgb, torch.logit(self.small_alpha())], 1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.small_alpha()], 1)
 
 
 def photo_with_edge(true_alpha: np.ndarray) -> Image.Image:
@@ -69,7 +66,7 @@ def test_refined_edge_follows_the_photo_where_bilinear_is_a_blur_at_the_networks
 def test_without_refinement_the_matte_is_the_bilinear_upsampling_and_the_colours_the_photos(tmp_path):
     source = tmp_path / "photo.png"
     photo_with_edge(step(at=101)).save(source)
-    network = StubNetwork(edge=101 / 256, colour=OBJECT)
+    network = StubNetwork(edge=101 / 256)
     out = np.asarray(Image.open(process_and_generate(source, tmp_path / "plain.png", network, refine=False)))
     bilinear = F.interpolate(network.small_alpha(), size=(192, 256), mode="bilinear", align_corners=False)
     np.testing.assert_array_equal(out[..., 3], (bilinear[0, 0] * 255 + 0.5).byte().numpy())
@@ -80,22 +77,22 @@ def test_colours_in_the_soft_band_are_the_objects_not_the_blend_with_the_old_bac
     ramp = np.clip((108 - np.arange(256)) / 14, 0, 1)  # a soft edge 14 px wide, 94 to 108
     source = tmp_path / "soft.png"
     photo_with_edge(np.broadcast_to(ramp, (192, 256))).save(source)
-    network = StubNetwork(edge=101 / 256, colour=OBJECT)  # a network that knows the object's colour
+    network = StubNetwork(edge=101 / 256)
     out = np.asarray(Image.open(process_and_generate(source, tmp_path / "cut.png", network)))
     soft = (out[..., 3] > 0) & (out[..., 3] < 255)
     assert soft.sum() >= 192 * 4
     photo_error = np.abs(np.asarray(Image.open(source))[soft] - OBJECT).mean()
     export_error = np.abs(out[..., :3][soft].astype(float) - OBJECT).mean()
-    assert export_error < photo_error / 4
+    assert export_error < 0.6 * photo_error  # about half: blur fusion un-blends to first order
     opaque_or_clear = (out[..., 3] == 0) | (out[..., 3] == 255)
     np.testing.assert_array_equal(out[..., :3][opaque_or_clear], np.asarray(Image.open(source))[opaque_or_clear])
 
 
-def test_an_unsure_network_leaves_the_photos_colours_alone(tmp_path):
+def test_a_plain_picture_keeps_its_colours_whatever_the_matte(tmp_path):
     source = tmp_path / "grey.png"
     Image.new("RGB", (40, 30), (128, 128, 128)).save(source)
     torch.manual_seed(0)
-    untrained = GModel(base_channels=8, depth=3).eval()  # a matte about 0.5 everywhere, random colours
+    untrained = GModel(base_channels=8, depth=3).eval()  # a matte about 0.5 everywhere
     untrained.image_size = 32
     out = np.asarray(Image.open(process_and_generate(source, tmp_path / "cut.png", untrained)))
     assert (out[..., :3] == 128).all()
