@@ -129,7 +129,9 @@ def decontaminate(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) -
     index = soft.flatten().nonzero()[:, 0]
     if index.numel() > soft.numel() // 4:  # mostly soft (an unsure network): all pixels at once is faster
         blurred = F.interpolate(blurred, size=(height, width), mode="bilinear", align_corners=False)
-        return torch.where(soft, _unblend(photo, alpha, blurred[:, :3], blurred[:, 3:]), photo)
+        colours = blurred[:, :3].mul_(1 - alpha * alpha).addcmul_(alpha, photo)  # _unblend, in place:
+        colours.addcmul_(alpha * (1 - alpha), blurred[:, 3:], value=-1).clamp_(0, 1)  # fewer full-size passes
+        return torch.where(soft, colours, photo)
     ys, xs = index // width, index % width  # else only the soft pixels: a band along the edges
     grid = torch.stack([(xs + 0.5) / width, (ys + 0.5) / height], 1).to(photo.dtype) * 2 - 1  # (N, 2)
     sampled = F.grid_sample(blurred, grid[None, None], mode="bilinear", padding_mode="border", align_corners=False)
