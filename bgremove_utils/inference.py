@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -21,7 +22,7 @@ from .errors import BgRemoveError, ImageError, OutputError
 from .images import IMAGE_EXTENSIONS, is_image_file, open_image, save_png_atomic
 from .models import GModel
 from .paths import default_checkpoint_dir
-from .refine import decontaminate, upsample_matte
+from .refine import soft_colours, upsample_matte
 
 
 @lru_cache(maxsize=4)
@@ -62,13 +63,19 @@ def _network_matte(generator: GModel, photo: Image.Image, size: int) -> torch.Te
 
 
 @torch.no_grad()
-def _cut_out_tensors(generator: GModel, photo: Image.Image, refine: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Colours (1, 3, H, W) and alpha (1, 1, H, W) in [0, 1] at the picture's own size."""
+def _cut_out_arrays(generator: GModel, photo: Image.Image, refine: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Colours (H, W, 3) and alpha (H, W), uint8, at the picture's own size: the picture's own
+    colours, changed only at the soft pixels when refining."""
     size = network_size(generator)
     alpha_small = _network_matte(generator, photo, size)
+    rgb = np.array(photo)  # (H, W, 3) uint8, a copy
+    if not refine:
+        return rgb, predict_matte(generator, photo, size, refine=False, alpha_small=alpha_small)
     full = _to_tensor(photo, alpha_small.device)
-    alpha = upsample_matte(full, alpha_small, refine)
-    return (decontaminate(full, alpha, size) if refine else full), alpha
+    alpha = upsample_matte(full, alpha_small)
+    index, colours = soft_colours(full, alpha, size)
+    rgb.reshape(-1, 3)[index.cpu().numpy()] = _to_uint8(colours[None, :, :, None])[:, 0]  # (N, 3)
+    return rgb, _to_uint8(alpha)[..., 0]
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -77,15 +84,22 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def predict_matte(
-    generator: GModel, photo: Image.Image, image_size: int | None = None, refine: bool = True
+    generator: GModel,
+    photo: Image.Image,
+    image_size: int | None = None,
+    refine: bool = True,
+    alpha_small: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Alpha (H, W) uint8 for an RGB picture of any size: the network sees it resized to its
     training size; its alpha is brought back to the picture's own size and, with `refine`, refined
     with the picture as the guide (see `refine.upsample_matte`), else upsampled bilinearly."""
     size = image_size or network_size(generator)
     with torch.no_grad():
-        alpha_small = _network_matte(generator, photo, size)
-        alpha = upsample_matte(_to_tensor(photo, alpha_small.device), alpha_small, refine)
+        alpha_small = _network_matte(generator, photo, size) if alpha_small is None else alpha_small
+        if not refine:  # the photo itself is not needed
+            alpha = F.interpolate(alpha_small, size=(photo.height, photo.width), mode="bilinear", align_corners=False)
+        else:
+            alpha = upsample_matte(_to_tensor(photo, alpha_small.device), alpha_small)
     return _to_uint8(alpha)[..., 0]
 
 
@@ -109,11 +123,10 @@ def cut_out(
         own_alpha = photo.getchannel("A")
         photo = Image.alpha_composite(Image.new("RGBA", photo.size, (255, 255, 255, 255)), photo)
     photo = photo.convert("RGB")
-    rgb, alpha = _cut_out_tensors(model, photo, refine)
-    rgba = _to_uint8(torch.cat([rgb, alpha], 1))
+    rgb, alpha = _cut_out_arrays(model, photo, refine)
     if own_alpha is not None:
-        rgba[..., 3] = (rgba[..., 3].astype(np.uint16) * np.asarray(own_alpha) + 127) // 255
-    return Image.fromarray(rgba, "RGBA")
+        alpha = ((alpha.astype(np.uint16) * np.asarray(own_alpha) + 127) // 255).astype(np.uint8)
+    return Image.merge("RGBA", (*Image.fromarray(rgb).split(), Image.fromarray(alpha, "L")))
 
 
 def _same_file(a: Path, b: Path) -> bool:

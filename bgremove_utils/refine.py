@@ -117,6 +117,14 @@ def decontaminate(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) -
     and are upsampled; the un-blending uses the full-resolution photo and matte. On the sample's
     test split it cuts the soft band's error over a new background by a third; the network's own
     colour (its colour head) cut it by 6-10%."""
+    index, colours = soft_colours(photo, alpha, network_side)
+    out = photo.clone()
+    out.flatten(2)[0, :, index] = colours
+    return out
+
+
+def soft_colours(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What `decontaminate` changes: the flat indices (N,) of the soft pixels and their colours (3, N)."""
     height, width = photo.shape[-2:]
     factor = min(1.0, WORK_SCALE * network_side / min(height, width))
     h, w = max(1, round(height * factor)), max(1, round(width * factor))
@@ -126,18 +134,15 @@ def decontaminate(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) -
     fg, bg = _fusion_pass(small_photo, small_alpha, small_photo, small_photo, (radius[0], radius[0]))
     fg = _unblend(small_photo, small_alpha, fg, bg)
     blurred = torch.cat(_fusion_pass(small_photo, small_alpha, fg, bg, (radius[1], radius[1])), 1)  # (1, 6, h, w)
-    soft = (alpha > 0.5 / 255) & (alpha < 254.5 / 255)  # (1, 1, H, W)
-    index = soft.flatten().nonzero()[:, 0]
-    if index.numel() > soft.numel() // 4:  # mostly soft (an unsure network): all pixels at once is faster
+    index = ((alpha > 0.5 / 255) & (alpha < 254.5 / 255)).flatten().nonzero()[:, 0]
+    if index.numel() > alpha.numel() // 4:  # mostly soft (an unsure network): all pixels at once is faster
         blurred = F.interpolate(blurred, size=(height, width), mode="bilinear", align_corners=False)
         colours = blurred[:, :3].mul_(1 - alpha * alpha).addcmul_(alpha, photo)  # _unblend, in place:
         colours.addcmul_(alpha * (1 - alpha), blurred[:, 3:], value=-1).clamp_(0, 1)  # fewer full-size passes
-        return torch.where(soft, colours, photo)
+        return index, colours.flatten(2)[0][:, index]
     ys, xs = index // width, index % width  # else only the soft pixels: a band along the edges
     grid = torch.stack([(xs + 0.5) / width, (ys + 0.5) / height], 1).to(photo.dtype) * 2 - 1  # (N, 2)
     sampled = F.grid_sample(blurred, grid[None, None], mode="bilinear", padding_mode="border", align_corners=False)
     sampled = sampled[0, :, 0]  # (6, N), as F.interpolate would give there
-    colours = photo.clone()
-    pixels, matte = photo.flatten(2)[0, :, index], alpha.flatten(2)[0, :, index]  # (3, N), (1, N)
-    colours.flatten(2)[0, :, index] = _unblend(pixels, matte, sampled[:3], sampled[3:])
-    return colours
+    pixels, matte = photo.flatten(2)[0][:, index], alpha.flatten(2)[0][:, index]  # (3, N), (1, N)
+    return index, _unblend(pixels, matte, sampled[:3], sampled[3:])
