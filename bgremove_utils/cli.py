@@ -78,9 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("predict", help="cut out one picture, or every picture of a folder, to RGBA PNG")
     p.add_argument("input", help="a picture or a folder of pictures")
-    p.add_argument("output", help="the PNG to write, or a folder for a folder")
+    p.add_argument("output", help="the PNG to write (a name ending in .png), or a folder")
     p.add_argument("--checkpoint", help="default: checkpoints/best.pt")
     add_setting_flags(p, ("device",))
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="the plain export: the network's matte upsampled bilinearly and the photo's own colours, "
+        "without the refinement at the photo's resolution (edges that follow the photo, decontaminated colours)",
+    )
 
     p = commands.add_parser("demo", help="the whole course end to end on the sample, in a few minutes")
     add_setting_flags(p, ("profile", "epochs", "checkpoint_dir"))  # default profile: cpu (quick when $CI is set)
@@ -138,12 +144,13 @@ def _cmd_evaluate(args) -> None:
 
 
 def _cmd_predict(args) -> None:
+    options = {"device": args.device, "refine": not args.no_refine}
     if Path(args.input).is_dir():
-        report = process_folder(args.input, args.output, args.checkpoint, device=args.device)
+        report = process_folder(args.input, args.output, args.checkpoint, **options)
         if report.failed:
             sys.exit(1)
     else:
-        print(f"wrote {process_and_generate(args.input, args.output, args.checkpoint, device=args.device)}")
+        print(f"wrote {process_and_generate(args.input, args.output, args.checkpoint, **options)}")
 
 
 def _cmd_bench(args) -> None:

@@ -1,5 +1,6 @@
 """Cutting out pictures with a trained generator: `process_and_generate` writes an RGBA PNG the size
-of the input (alpha from the network, colour from the photo); `process_folder` does a whole folder.
+of the input (alpha from the network, refined at the photo's resolution; colour from the photo,
+un-blended from the old background where the matte is soft); `process_folder` does a whole folder.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .errors import BgRemoveError, ImageError, OutputError
 from .images import IMAGE_EXTENSIONS, is_image_file, open_image, save_png_atomic
 from .models import GModel
 from .paths import default_checkpoint_dir
+from .refine import soft_colours, upsample_matte
 
 
 @lru_cache(maxsize=4)
@@ -38,25 +40,72 @@ def get_generator(generator: GModel | str | os.PathLike | None = None, device: s
     return _cached_generator(str(path), mtime, str(resolve_device(device or "auto")))
 
 
+def _to_tensor(photo: Image.Image, device: torch.device) -> torch.Tensor:
+    """RGB picture -> (1, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].to(device).float() / 255.0
+
+
 @torch.no_grad()
-def predict_matte(generator: GModel, photo: Image.Image) -> np.ndarray:
-    """Alpha (H, W) uint8 for an RGB picture of any size: the network sees it resized to its
-    training size, and its alpha is upsampled bilinearly back to the picture's own size."""
+def _network_matte(generator: GModel, photo: Image.Image, size: int) -> torch.Tensor:
+    """The network's alpha (1, 1, S, S) for the photo resized to its size S."""
+    x = _to_tensor(photo.resize((size, size), Image.BILINEAR), next(generator.parameters()).device)
+    return generator.predict(x)[:, 3:]
+
+
+@torch.no_grad()
+def _cut_out_arrays(generator: GModel, photo: Image.Image, refine: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Colours (H, W, 3) and alpha (H, W), uint8, at the picture's own size: the picture's own
+    colours, changed only at the soft pixels when refining."""
     size = generator.config.image_size
-    device = next(generator.parameters()).device
-    small = photo.resize((size, size), Image.BILINEAR)
-    x = torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].to(device).float() / 255.0
-    alpha = generator.predict(x)[:, 3:]  # (1, 1, S, S)
-    alpha = F.interpolate(alpha, size=(photo.height, photo.width), mode="bilinear", align_corners=False)
-    return (alpha[0, 0].clamp(0, 1) * 255 + 0.5).byte().cpu().numpy()
+    alpha_small = _network_matte(generator, photo, size)
+    rgb = np.array(photo)  # (H, W, 3) uint8, a copy
+    if not refine:
+        return rgb, predict_matte(generator, photo, size, refine=False, alpha_small=alpha_small)
+    full = _to_tensor(photo, alpha_small.device)
+    alpha = upsample_matte(full, alpha_small)
+    index, colours = soft_colours(full, alpha, size)
+    rgb.reshape(-1, 3)[index.cpu().numpy()] = _to_uint8(colours[None, :, :, None])[:, 0]  # (N, 3)
+    return rgb, _to_uint8(alpha)[..., 0]
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(1, C, H, W) in [0, 1] -> (H, W, C) uint8."""
+    return x[0].permute(1, 2, 0).mul(255).add_(0.5).clamp_(0, 255).byte().cpu().numpy()
+
+
+def predict_matte(
+    generator: GModel,
+    photo: Image.Image,
+    image_size: int | None = None,
+    refine: bool = True,
+    alpha_small: torch.Tensor | None = None,
+) -> np.ndarray:
+    """Alpha (H, W) uint8 for an RGB picture of any size: the network sees it resized to its
+    training size; its alpha is brought back to the picture's own size and, with `refine`, refined
+    with the picture as the guide (see `refine.upsample_matte`), else upsampled bilinearly."""
+    size = image_size or generator.config.image_size
+    with torch.no_grad():
+        alpha_small = _network_matte(generator, photo, size) if alpha_small is None else alpha_small
+        if not refine:  # the photo itself is not needed
+            alpha = F.interpolate(alpha_small, size=(photo.height, photo.width), mode="bilinear", align_corners=False)
+        else:
+            alpha = upsample_matte(_to_tensor(photo, alpha_small.device), alpha_small)
+    return _to_uint8(alpha)[..., 0]
 
 
 def cut_out(
-    photo: Image.Image, generator: GModel | str | os.PathLike | None = None, device: str | None = None
+    photo: Image.Image,
+    generator: GModel | str | os.PathLike | None = None,
+    device: str | None = None,
+    refine: bool = True,
 ) -> Image.Image:
-    """The RGBA cut-out of a picture in memory: its own colours, the network's alpha. A picture
-    that has transparency already keeps it (the network sees it over white, and its alpha is
-    multiplied into the network's)."""
+    """The RGBA cut-out of a picture in memory, at its own size. With `refine` (the default): the
+    network's matte refined with the picture as the guide, so that its edges follow the picture's
+    (see `refine.upsample_matte`), and the picture's colours except where the matte is soft and the
+    picture's pixels are blended with the old background: there the object's own colour, estimated
+    from the colours around (see `refine.decontaminate`). Without: the network's matte
+    upsampled bilinearly and the picture's colours everywhere. A picture that has transparency
+    already keeps it (the network sees it over white, and its alpha is multiplied into the network's)."""
     model = get_generator(generator, device)
     own_alpha = None
     if photo.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in photo.info:  # e.g. a palette's
@@ -64,10 +113,10 @@ def cut_out(
         own_alpha = photo.getchannel("A")
         photo = Image.alpha_composite(Image.new("RGBA", photo.size, (255, 255, 255, 255)), photo)
     photo = photo.convert("RGB")
-    alpha = predict_matte(model, photo)
+    rgb, alpha = _cut_out_arrays(model, photo, refine)
     if own_alpha is not None:
         alpha = ((alpha.astype(np.uint16) * np.asarray(own_alpha) + 127) // 255).astype(np.uint8)
-    return Image.merge("RGBA", (*photo.split(), Image.fromarray(alpha, "L")))
+    return Image.merge("RGBA", (*Image.fromarray(rgb).split(), Image.fromarray(alpha, "L")))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -77,25 +126,43 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _check_png_name(target: Path) -> None:
+    """Refuse an output name that does not end in .png: the cut-out is an RGBA PNG, and PNG bytes
+    under a .jpg name mislead every program that opens it (JPEG has no transparency at all)."""
+    if target.suffix.lower() == ".png":
+        return
+    why = f"a {target.suffix} name" if target.suffix else "a name without .png"
+    if target.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif"):
+        why = "JPEG has no transparency"
+    raise OutputError(
+        f"{target}: the cut-out is an RGBA PNG ({why}); use a name ending in .png, "
+        f"e.g. {target.with_suffix('.png').name}, or an existing folder."
+    )
+
+
 def process_and_generate(
     input_image_path: str | os.PathLike,
     output_image_path: str | os.PathLike,
     generator: GModel | str | os.PathLike | None = None,
     device: str | None = None,
+    refine: bool = True,
 ) -> Path:
     """Remove the background of one picture and save it as an RGBA PNG the size of the input
     (as displayed: EXIF rotation applied). Returns the path written.
 
     `generator` is a GModel or a checkpoint path (default: the course's best checkpoint). The
-    output is written atomically, its folder created; an existing folder as output gets
-    `<stem>.png` inside it. It may never be the input file itself, and the input is only read."""
+    output is written atomically, its folder created; its name must end in .png, and an existing
+    folder (or a path ending in a slash) as output gets `<stem>.png` inside it. It may never be the
+    input file itself, and the input is only read. `refine=False`: the plain export, the matte
+    upsampled bilinearly and the picture's own colours (see `cut_out`)."""
     source, target = Path(input_image_path), Path(output_image_path)
-    if target.is_dir():
+    if target.is_dir() or str(output_image_path).endswith(("/", os.sep)):
         target = target / f"{source.stem}.png"
+    _check_png_name(target)
     if _same_file(source, target):
         raise OutputError(f"{target}: is the input picture itself; choose another output path so the input is kept.")
     photo = open_image(source, None)  # RGB, or RGBA when the picture has transparency
-    return save_png_atomic(cut_out(photo, get_generator(generator, device)), target)
+    return save_png_atomic(cut_out(photo, get_generator(generator, device), refine=refine), target)
 
 
 @dataclass
@@ -117,9 +184,11 @@ def process_folder(
     generator: GModel | str | os.PathLike | None = None,
     device: str | None = None,
     progress: bool = True,
+    refine: bool = True,
 ) -> FolderReport:
     """Cut out every picture of `input_dir` into `output_dir/<stem>.png`, with a progress bar.
-    A bad file does not stop the others: it is listed in the report, printed at the end."""
+    A bad file does not stop the others: it is listed in the report, printed at the end.
+    `refine` as in `process_and_generate`."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise OutputError(f"{input_dir}: no such folder of pictures; check the path.")
@@ -150,7 +219,7 @@ def process_folder(
                 raise OutputError(
                     f"{target}: already written from another picture named {path.stem}; rename one of them."
                 )
-            report.written.append(process_and_generate(path, target, model))
+            report.written.append(process_and_generate(path, target, model, refine=refine))
         except BgRemoveError as exc:
             report.failed.append((path, str(exc)))
     if progress or report.failed:

@@ -100,3 +100,33 @@ def test_compared_cells_print_only_what_is_the_same_every_run(path):
         assert not any(out["output_type"] == "stream" and out["name"] == "stderr" for out in cell["outputs"])
         assert not any(marker in text for text in texts for marker in ("it/s", "s/it", " at 0x", "\r"))
     assert checked, "mark the cells with deterministic output (shapes, counts) with " + CHECK
+
+
+def test_the_gan_step_notebook_3_writes_out_is_the_one_train_runs(tiny_loaders):
+    """Notebook 3 writes the GAN step in front of the learner and says `train` runs exactly it."""
+    import torch
+
+    from bgremove_utils.backgrounds import over
+    from bgremove_utils.config import make_config
+    from bgremove_utils.gan import GAN, train_step
+    from bgremove_utils.losses import discriminator_loss, generator_loss
+
+    path = ROOT / "notebooks" / "03_training.ipynb"
+    source = next(_source(cell) for cell in _cells(path, "code") if _source(cell).startswith("def gan_step("))
+    namespace = {
+        "torch": torch,
+        "over": over,
+        "discriminator_loss": discriminator_loss,
+        "generator_loss": generator_loss,
+    }
+    exec(source, namespace)  # defines gan_step, as the notebook's cell does
+    config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, amp=False)
+    photo, target = next(iter(tiny_loaders.train))
+    runs = []
+    for step in (namespace["gan_step"], train_step):
+        gan = GAN.build(config, torch.device("cpu"))  # seeded: the same networks for both
+        torch.manual_seed(1)  # the same backgrounds for both
+        runs.append([step(photo, target, gan, config) for _ in range(3)])
+    for ours, trains in zip(*runs):
+        for key in ("loss_d", "loss_g", "g_adv", "alpha_l1", "alpha_bce", "colour_l1", "alpha_iou"):
+            assert trains[key] == pytest.approx(ours[key], rel=1e-5), key
