@@ -53,7 +53,15 @@ def load_photos(split: str = "train") -> tuple[np.ndarray, ...]:
     """The photos of `split` as (H, W, 3) uint8 arrays, in the order of PHOTOS; read once."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r}: use one of {SPLITS}")
-    return tuple(_read(name, source) for name, (source, use, _) in PHOTOS.items() if use == split)
+    return tuple(photo(name) for name, (_, use, _) in PHOTOS.items() if use == split)
+
+
+@cache
+def photo(name: str) -> np.ndarray:
+    """One photo of PHOTOS by its name, (H, W, 3) uint8: `photo("coffee")`."""
+    if name not in PHOTOS:
+        raise ValueError(f"{name!r} is not one of the course's photos: {', '.join(PHOTOS)}")
+    return _read(name, PHOTOS[name][0])
 
 
 @cache

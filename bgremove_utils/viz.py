@@ -15,7 +15,7 @@ from PIL import Image
 
 from .datastats import AlphaStats
 from .images import open_image
-from .inference import get_generator
+from .inference import cut_out, get_generator
 from .metrics import baseline_alpha, gradient_error, per_image_iou_mae, predict_alpha, sad_error
 from .photos import PHOTOS, load_photos
 
@@ -231,6 +231,27 @@ def compare_mattes(dataset, generators: dict, indices: list[int]):
         for ax, (image, title) in zip(axes[row], panels):
             ax.imshow(image, cmap=None if image.ndim == 3 else "gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def compare_exports(image: Image.Image, generator, box: tuple[int, int, int, int] | None = None):
+    """The plain export (the network's matte upsampled bilinearly, the photo's colours) above the
+    refined one (the matte guided by the photo, the soft pixels' colours un-blended): matte, cut-out
+    over a checkerboard and over a new colour, within `box` (left, top, right, bottom) of the picture."""
+    rows = {"plain": cut_out(image, generator, refine=False), "refined": cut_out(image, generator)}
+    fig, axes = plt.subplots(2, 3, figsize=(9, 6.2))
+    for row, (name, rgba) in zip(axes, rows.items()):
+        array = np.asarray(rgba.crop(box) if box else rgba, dtype=np.float32) / 255
+        rgb, alpha = array[..., :3], array[..., 3]
+        panels = [(alpha, f"{name}: matte"), (over_checkerboard(rgb, alpha), "over a checkerboard")]
+        panels.append(
+            (rgb * alpha[..., None] + np.array([0.1, 0.4, 0.9]) * (1 - alpha[..., None]), "over a new colour")
+        )
+        for ax, (picture, title) in zip(row, panels):
+            ax.imshow(np.clip(picture, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(title, fontsize=9)
             ax.axis("off")
     fig.tight_layout()
     return fig
