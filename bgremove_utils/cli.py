@@ -48,7 +48,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bgremove_utils", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bgremove_utils", description=" ".join(__doc__.split()))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("make-sample", help="write the course's paired sample data (offline, deterministic)")

@@ -111,7 +111,7 @@ def decontaminate(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) -
     """The export's colours (1, 3, H, W): the photo's, except where the matte is soft (0 < alpha < 1
     once written in 8 bits). There the photo's pixel is a blend of object and old background, which
     would show as a halo over a new one; the object's own colour is estimated instead by blur fusion
-    (Forte and Pitie 2020, as BiRefNet's refine_foreground): the object's and the background's
+    (Forte and Pitie 2021, as BiRefNet's refine_foreground): the object's and the background's
     colours nearby, blurred over a wide then a narrow window (90 and 6 px at 1024), and the photo's
     pixel un-blended from them. The blurs run at 2x the network's size at most (`network_side`)
     and are upsampled; the un-blending uses the full-resolution photo and matte. On the sample's

@@ -31,7 +31,8 @@ def test_other_arguments_rebuild_the_sample(tmp_path):
     make_sample(tmp_path, n_pairs=6, size=32)
     pairs, orphans = find_pairs(tmp_path)
     assert len(pairs) == 6 and not orphans
-    assert read_manifest(tmp_path)["args"] == {"n_pairs": 6, "size": 32, "seed": 0, "photos": "train", "version": VERSION}
+    expected = {"n_pairs": 6, "size": 32, "seed": 0, "photos": "train", "version": VERSION}
+    assert read_manifest(tmp_path)["args"] == expected
 
 
 def test_a_sample_drawn_by_an_older_version_is_rebuilt(tmp_path):
