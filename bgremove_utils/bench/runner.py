@@ -10,10 +10,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from ..checkpoint import load_generator
 from ..config import make_config
 from ..data import PairedImageDataset
-from ..models import GModel
+from ..errors import CheckpointError
+from ..models import GConfig, GModel
 from ..pairs import find_pairs
+from ..paths import default_checkpoint_dir
 from ..sample import make_sample
 from .data import bench_data
 from .inference import bench_inference
@@ -31,6 +34,18 @@ def _hardware(device: torch.device) -> str:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
         return next((ln.split(":")[1].strip() for ln in lines if ln.startswith("model name")), "cpu")
     return "cpu"
+
+
+def _generator(g: GConfig, device: torch.device, quick: bool) -> tuple[GModel, str]:
+    """The trained generator of checkpoints/best.pt when it has the profile's shape, as a user cuts
+    out with; else an untrained one, whose matte is soft everywhere: the refinement's worst case."""
+    best = default_checkpoint_dir() / "best.pt"
+    if not quick and best.is_file():
+        with contextlib.suppress(CheckpointError):
+            generator = load_generator(best, device)
+            if generator.config == g:
+                return generator, f"trained ({best})"
+    return GModel(g).to(device).eval(), "untrained (a soft matte everywhere: the refinement's worst case)"
 
 
 def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s=600.0, sections=SECTIONS) -> dict:
@@ -53,7 +68,7 @@ def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s
             step_rows, details["step"] = bench_step(config, dev, batch, n, conv, try_compile and not quick)
             rows += step_rows
         if "inference" in sections:
-            generator = GModel(config.g).to(dev).eval()
+            generator, details["inference_generator"] = _generator(config.g, dev, quick)
             sizes = [(128, 96), (256, 192)] if quick else [(1024, 768), (3000, 2000)]
             inference_rows, details["inference_split_s"] = bench_inference(generator, pairs[0][0], sizes, n, tmp)
             rows += inference_rows
@@ -87,6 +102,8 @@ def format_table(result: dict) -> str:
         ratio, met = f"{r['ratio']:.2f}x" if r["ratio"] else "-", {True: "ok", False: "MISS", None: ""}[r["met"]]
         line = f"{r['name']:30s} {r['unit']:9s} {_fmt(r['ours']):>8s} {_fmt(r['plain']):>8s} {ratio:>7s}  "
         lines.append(f"{line}{r['target']:8s} {met:4s} {r['note']}".rstrip())
+    if "inference_generator" in result["details"]:
+        lines.append(f"inference with the generator: {result['details']['inference_generator']}")
     for size, parts in result["details"].get("inference_split_s", {}).items():
         lines.append(f"inference {size}, seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
     return "\n".join(lines)
