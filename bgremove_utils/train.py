@@ -192,7 +192,7 @@ def game_report(history: list[dict]) -> str:
     verdict = (
         "D won outright: G learnt nothing from it at the end"
         if last["loss_d"] < 0.1
-        else "D never won outright: its loss stayed well above 0, so its verdicts kept teaching G"
+        else "D never won outright: its loss stayed well above 0, so G kept getting a gradient from it"
         if low > 0.3
         else "D came close to winning at times, then G caught up"
     )

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,7 +19,8 @@ def _cli(*args, cwd=None, env=None):
     )
 
 
-def test_demo_runs_the_course_end_to_end_and_says_where_everything_is(tmp_path):
+def test_demo_runs_the_course_end_to_end_and_says_where_everything_is(tmp_path, sample_root):
+    shutil.copytree(sample_root, tmp_path / "data" / "sample")  # made already: the demo finds it and goes on
     result = _cli("demo", "--profile", "quick", "--epochs", "2", env={"BGREMOVE_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     demo = tmp_path / "outputs" / "demo"

@@ -95,10 +95,10 @@ def test_nonsense_arguments_fail_before_any_data_is_loaded(tmp_path):
 def test_quick_training_beats_the_trivial_baseline(quick_run, quick_loaders):
     checkpoints, history = quick_run
     results = evaluate(load_generator(checkpoints / "best.pt"), quick_loaders.test)
-    # The sample's real photos and pasted real cut-outs are hard for a minute of training: the quick
-    # profile reaches 0.68 here, the border-colour baseline 0.41.
-    assert results["model"]["iou"] >= 0.6
-    assert results["model"]["iou"] > results["baseline"]["iou"] + 0.2
+    # The sample's real photos are hard for 40 s of training: the quick profile reaches 0.64 here (seed 0
+    # and 1), the border-colour baseline 0.41.
+    assert results["model"]["iou"] >= 0.55
+    assert results["model"]["iou"] > results["baseline"]["iou"] + 0.15
     assert results["model"]["mae"] < results["baseline"]["mae"]
     assert history[-1]["alpha_l1"] < history[0]["alpha_l1"]
 
