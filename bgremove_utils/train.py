@@ -36,13 +36,10 @@ def _schedulers(gan: GAN, config: TrainConfig, steps_per_epoch: int) -> list:
     return [one_cycle(opt, config.epochs * steps_per_epoch) for opt in (gan.opt_g, gan.opt_d)]
 
 
-@torch.no_grad()
 def save_samples(g: GModel, photo: torch.Tensor, target: torch.Tensor, path: Path) -> None:
     """A picture of a few validation images: photo | prediction | truth, cut-outs over grey."""
-    g.eval()
-    pred = g(photo)
-    g.train()
-    rows = [photo, composite(photo, pred[:, 3:].float()), composite(target[:, :3], target[:, 3:])]
+    pred = g.predict(photo)
+    rows = [photo, composite(photo, pred[:, 3:]), composite(target[:, :3], target[:, 3:])]
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(torch.cat(rows, dim=0), path, nrow=len(photo))
 
