@@ -1,22 +1,25 @@
 """bgremove_utils: background removal with a GAN in PyTorch, the package behind the course.
 
-One module per idea: sample (offline data), pairs (finding and splitting them), data (dataset,
-loaders), download (Kaggle), models (GModel, DModel), losses, config (profiles), train,
-checkpoint, inference, metrics, viz, datastats, cli.
+The folders are its layers, each importing only those below it (README, "Package map"):
+cli and bench; course (the notebooks' figures, Colab, a checkpoint for a notebook); training (the
+GAN, its losses and step, the loop, checkpoints of a run) and export (cut-outs at the photo's
+resolution); evaluation (metrics); models (the networks and their checkpoint files) and data
+(pictures, the sample, pairs, loaders, Kaggle); settings, errors, paths and files at the bottom.
 """
 
-from .checkpoint import load_generator
-from .config import PROFILES, TrainConfig, make_config, with_settings
-from .data import DataConfig, PairedImageDataset, make_loaders
-from .download import download_kaggle
+from .course.viz import plot_history, predict_and_compare, show_pairs
+from .data.dataset import PairedImageDataset, make_loaders
+from .data.download import download_kaggle
+from .data.pairs import find_pairs
+from .data.sample import make_sample
 from .errors import BgRemoveError, CheckpointError, ConfigError, DataError, ImageError, KaggleError, OutputError
-from .inference import cut_out, process_and_generate, process_folder
-from .metrics import evaluate
-from .models import DConfig, DModel, GConfig, GModel
-from .pairs import find_pairs
-from .sample import make_sample
-from .train import train, train_step
-from .viz import plot_history, predict_and_compare, show_pairs
+from .evaluation.metrics import evaluate
+from .export.inference import cut_out, process_and_generate, process_folder
+from .models.checkpoint import load_generator
+from .models.networks import DModel, GModel
+from .settings import PROFILES, DataConfig, DConfig, GConfig, TrainConfig, make_config, with_settings
+from .training.gan import train_step
+from .training.loop import train
 
 __all__ = [
     "BgRemoveError",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -14,19 +13,19 @@ from pathlib import Path
 
 import matplotlib
 
-from .bench import main as bench
-from .checkpoint import load_checkpoint, load_generator, saved_config
-from .config import PROFILES, resolve_device, settings
-from .data import make_loaders, transfer_loader
-from .distributed import is_main
-from .download import download_kaggle
+from .course.viz import predict_and_compare
+from .data.dataset import make_loaders, transfer_loader
+from .data.download import download_kaggle
+from .data.pairs import read_manifest
+from .data.sample import make_sample
 from .errors import BgRemoveError
-from .inference import process_and_generate, process_folder
-from .metrics import evaluate, metrics_table
+from .evaluation.metrics import evaluate, metrics_table
+from .export.inference import process_and_generate, process_folder
+from .models.checkpoint import load_checkpoint, load_generator, saved_config
 from .paths import default_checkpoint_dir, default_output_dir
-from .sample import make_sample
-from .train import train
-from .viz import predict_and_compare
+from .settings import BEST_CHECKPOINT, EVAL_BATCH, PROFILES, pick_profile, resolve_device, settings
+from .training.distributed import is_main
+from .training.loop import train
 
 DATA_SOURCE = ("data_root", "bg_path", "no_bg_path")  # the settings that say where the pairs are
 
@@ -53,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("make-sample", help="write the course's paired sample data (offline, deterministic)")
     p.add_argument("--root", help="where to write it (default: data/sample)")
-    p.add_argument("--n-pairs", type=int, default=600)
-    p.add_argument("--size", type=int, default=256, help="side of each picture in pixels")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-pairs", type=int, help="how many pairs (default: 600)")
+    p.add_argument("--size", type=int, help="side of each picture in pixels (default: 256)")
+    p.add_argument("--seed", type=int, help="seed of the drawing (default: 0)")
 
     p = commands.add_parser("download", help="download the Kaggle data set (needs a Kaggle API token)")
     p.add_argument("--dest", help="where to put it (default: data/kaggle)")
@@ -72,14 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
 
     p = commands.add_parser("evaluate", help="metrics of a checkpoint on a split, beside the trivial baseline")
-    p.add_argument("--checkpoint", help="default: checkpoints/best.pt")
+    p.add_argument("--checkpoint", help=f"default: checkpoints/{BEST_CHECKPOINT}")
     add_setting_flags(p, (*DATA_SOURCE, "device"))  # default: the data the checkpoint was trained on
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
 
     p = commands.add_parser("predict", help="cut out one picture, or every picture of a folder, to RGBA PNG")
     p.add_argument("input", help="a picture or a folder of pictures")
     p.add_argument("output", help="the PNG to write (a name ending in .png), or a folder")
-    p.add_argument("--checkpoint", help="default: checkpoints/best.pt")
+    p.add_argument("--checkpoint", help=f"default: checkpoints/{BEST_CHECKPOINT}")
     add_setting_flags(p, ("device",))
     p.add_argument(
         "--no-refine",
@@ -106,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_make_sample(args) -> None:
     start = time.perf_counter()
-    root = make_sample(args.root, n_pairs=args.n_pairs, size=args.size, seed=args.seed)
-    print(f"Sample of {args.n_pairs} pairs in {root} ({time.perf_counter() - start:.1f} s)")
+    given = {name: getattr(args, name) for name in ("n_pairs", "size", "seed") if getattr(args, name) is not None}
+    root = make_sample(args.root, **given)  # make_sample's own defaults for the rest
+    n_pairs = sum(len(stems) for stems in read_manifest(root)["split"].values())
+    print(f"Sample of {n_pairs} pairs in {root} ({time.perf_counter() - start:.1f} s)")
 
 
 def _cmd_download(args) -> None:
@@ -126,12 +127,14 @@ def _cmd_train(args) -> None:
 def _load_split(args):
     """The checkpoint's generator and the loader of `args.split`: of the data it was trained on,
     unless the arguments name other data."""
-    path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir() / "best.pt"
+    path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir() / BEST_CHECKPOINT
     generator = load_generator(path, device=resolve_device(args.device or "auto"))
     data = saved_config(load_checkpoint(path), path).data
     if any(getattr(args, name) for name in DATA_SOURCE):
         data = replace(data, **{name: getattr(args, name) for name in DATA_SOURCE})
-    loaders = make_loaders(data, generator.config.image_size, batch_size=32, augment=False)
+    if not data.names_source():
+        data = replace(data, data_root=str(make_sample()))
+    loaders = make_loaders(data, generator.config.image_size, batch_size=EVAL_BATCH, augment=False)
     return generator, getattr(loaders, args.split)
 
 
@@ -154,6 +157,8 @@ def _cmd_predict(args) -> None:
 
 
 def _cmd_bench(args) -> None:
+    from .bench import main as bench  # only here: torch.utils.benchmark is slow to import, and may warn about CUDA
+
     options = {"data_root": args.data_root, "try_compile": not args.no_compile, "max_train_s": args.max_train_seconds}
     options["sections"] = args.only or ("data", "step", "inference", "quality")
     bench(quick=args.quick, json_path=args.json_path, device=args.device, threads=args.threads, **options)
@@ -161,16 +166,17 @@ def _cmd_bench(args) -> None:
 
 def _cmd_demo(args) -> None:
     matplotlib.use("Agg")  # figures are saved, never shown
-    profile = args.profile or os.environ.get("BGREMOVE_PROFILE") or ("quick" if os.environ.get("CI") else "cpu")
+    profile = pick_profile(args.profile, default="cpu")  # $BGREMOVE_PROFILE (quick under CI) comes first
     out = Path(args.out) if args.out else default_output_dir() / "demo"
     ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else default_checkpoint_dir()
     start = time.perf_counter()
-    print(f"1/4 sample data in {make_sample()}")
+    sample = make_sample()
+    print(f"1/4 sample data in {sample}")
     print(f"2/4 training, profile '{profile}'")
     history = train(profile=profile, checkpoint_dir=str(ckpt), epochs=args.epochs)
-    generator = load_generator(ckpt / "best.pt")
+    generator = load_generator(ckpt / BEST_CHECKPOINT)
     size = generator.config.image_size
-    loaders = make_loaders(image_size=size, batch_size=32, augment=False)
+    loaders = make_loaders(sample, size, batch_size=EVAL_BATCH, augment=False)
     results = {"test": evaluate(generator, loaders.test), "transfer": evaluate(generator, transfer_loader(size))}
     print(
         f"3/4 the test split ({len(loaders.test.dataset)} pictures) and the transfer split (photos training never saw):"

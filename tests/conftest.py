@@ -17,7 +17,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory):
     """The default sample (600 pairs at 256 px), as the course makes it."""
-    from bgremove_utils.sample import make_sample
+    from bgremove_utils.data.sample import make_sample
 
     return make_sample(tmp_path_factory.mktemp("sample"))
 
@@ -25,7 +25,7 @@ def sample_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def quick_run(sample_root, tmp_path_factory):
     """One run of the quick profile on the sample: (checkpoint folder, history)."""
-    from bgremove_utils.train import train
+    from bgremove_utils.training.loop import train
 
     checkpoints = tmp_path_factory.mktemp("checkpoints")
     history = train(profile="quick", data_root=str(sample_root), checkpoint_dir=str(checkpoints), progress=False)
@@ -34,7 +34,7 @@ def quick_run(sample_root, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def quick_loaders(sample_root):
-    from bgremove_utils.data import make_loaders
+    from bgremove_utils.data.dataset import make_loaders
 
     return make_loaders(sample_root, image_size=64, batch_size=32, augment=False)
 
@@ -64,13 +64,13 @@ def tiny_run():
 @pytest.fixture(scope="module")
 def tiny_sample(tmp_path_factory):
     """A small sample (40 pairs at 64 px) for training runs of a tiny model."""
-    from bgremove_utils.sample import make_sample
+    from bgremove_utils.data.sample import make_sample
 
     return make_sample(tmp_path_factory.mktemp("tiny"), n_pairs=40, size=64)
 
 
 @pytest.fixture(scope="module")
 def tiny_loaders(tiny_sample):
-    from bgremove_utils.data import make_loaders
+    from bgremove_utils.data.dataset import make_loaders
 
     return make_loaders(tiny_sample, image_size=32, batch_size=8)

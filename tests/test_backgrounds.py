@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from bgremove_utils.backgrounds import Backgrounds, blur, paste
-from bgremove_utils.data import PairedImageDataset, transfer_loader
-from bgremove_utils.pairs import find_pairs
-from bgremove_utils.photos import PHOTOS, horse_silhouette, load_photos, real_cutouts
-from bgremove_utils.sample import make_sample, make_transfer, read_manifest
+from bgremove_utils.data.backgrounds import Backgrounds, blur, paste
+from bgremove_utils.data.dataset import PairedImageDataset, transfer_loader
+from bgremove_utils.data.pairs import find_pairs, read_manifest
+from bgremove_utils.data.photos import PHOTOS, horse_silhouette, load_photos, real_cutouts
+from bgremove_utils.data.sample import make_sample, make_transfer
 
 
 def test_every_listed_photo_ships_offline_and_serves_one_split_only():

@@ -20,15 +20,15 @@ import pytest
 import torch
 from PIL import Image
 
-from bgremove_utils import data
 from bgremove_utils.cli import main
-from bgremove_utils.data import PairedImageDataset, make_loaders
+from bgremove_utils.data import dataset as data
+from bgremove_utils.data.dataset import PairedImageDataset, make_loaders
+from bgremove_utils.data.pairs import find_pairs
+from bgremove_utils.data.sample import make_sample
 from bgremove_utils.errors import BgRemoveError, ConfigError, ImageError, OutputError
-from bgremove_utils.inference import process_and_generate, process_folder
+from bgremove_utils.export.inference import process_and_generate, process_folder
 from bgremove_utils.models import GModel
-from bgremove_utils.pairs import find_pairs
-from bgremove_utils.sample import make_sample
-from bgremove_utils.train import train
+from bgremove_utils.training.loop import train
 
 # ---------------------------------------------------------------- the hostile files
 

@@ -1,27 +1,25 @@
 """Checkpoints found or made for the notebooks that need one, in JupyterLab and in Colab."""
 
-import importlib
 import sys
 import types
 
 import pytest
 
-from bgremove_utils import colab
-from bgremove_utils.checkpoint import ensure_checkpoint
+from bgremove_utils.course import colab, notebook
+from bgremove_utils.course.notebook import ensure_checkpoint
 from bgremove_utils.paths import default_checkpoint_dir
 
 
 @pytest.fixture
 def no_training(monkeypatch, tmp_path):
     """train() replaced by a fake that writes an empty best.pt and records its arguments."""
-    training = importlib.import_module("bgremove_utils.train")  # the module: the package's `train` is the function
     calls = []
 
     def fake_train(profile, checkpoint_dir):
         calls.append((profile, checkpoint_dir))
         (tmp_path / "best.pt").write_bytes(b"")
 
-    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(notebook, "train", fake_train)
     return calls
 
 

@@ -3,10 +3,11 @@ import pytest
 import torch
 from PIL import Image
 
-from bgremove_utils.augment import augment_batch
-from bgremove_utils.data import PairedImageDataset, estimate_alpha, make_loaders
+from bgremove_utils.data.augment import augment_batch
+from bgremove_utils.data.dataset import PairedImageDataset, make_loaders
+from bgremove_utils.data.images import cutout_alpha
+from bgremove_utils.data.pairs import detect_folders, find_pairs
 from bgremove_utils.errors import DataError
-from bgremove_utils.pairs import detect_folders, find_pairs
 
 
 def _photo(path, colour=(200, 30, 30), size=(40, 40)):
@@ -71,8 +72,8 @@ def test_rgb_target_on_a_plain_background_gets_an_estimated_matte(tmp_path):
     rgb[10:20, 6:26] = (30, 120, 200)
     Image.fromarray(rgb).save(tmp_path / "y.png")
     _photo(tmp_path / "y.jpg", size=(32, 32))
-    alpha = estimate_alpha(rgb)
-    assert alpha[15, 15] == 1.0 and alpha[2, 2] == 0.0
+    alpha = cutout_alpha(Image.fromarray(rgb))
+    assert alpha[15, 15] == 255 and alpha[2, 2] == 0
     _, target = PairedImageDataset([(tmp_path / "y.jpg", tmp_path / "y.png")], image_size=32)[0]
     assert target[3, 15, 15] == 1.0 and target[3, 2, 2] == 0.0
     assert abs(target[3].mean().item() - (10 * 20) / (32 * 32)) < 0.01

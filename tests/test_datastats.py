@@ -3,13 +3,13 @@ import pytest
 import torch
 from PIL import Image
 
-from bgremove_utils.data import PairedImageDataset
-from bgremove_utils.datastats import alpha_stats, image_stats, read_alpha
-from bgremove_utils.metrics import per_image_scores
+from bgremove_utils.course.viz import plot_alpha_stats, show_cutout
+from bgremove_utils.data.dataset import PairedImageDataset
+from bgremove_utils.data.pairs import find_pairs
+from bgremove_utils.data.sample import make_sample
+from bgremove_utils.data.stats import alpha_stats, image_stats, read_alpha
+from bgremove_utils.evaluation.metrics import per_image_scores
 from bgremove_utils.models import GModel
-from bgremove_utils.pairs import find_pairs
-from bgremove_utils.sample import make_sample
-from bgremove_utils.viz import plot_alpha_stats, show_cutout
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,16 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from bgremove_utils import distributed
-from bgremove_utils.checkpoint import load_checkpoint, load_generator
-from bgremove_utils.config import TrainConfig
-from bgremove_utils.data import make_loaders
+from bgremove_utils.data.dataset import make_loaders
 from bgremove_utils.errors import CheckpointError
-from bgremove_utils.inference import process_and_generate
-from bgremove_utils.losses import reconstruction_losses
-from bgremove_utils.metrics import evaluate
-from bgremove_utils.train import GAN, train
+from bgremove_utils.evaluation.metrics import evaluate
+from bgremove_utils.export.inference import process_and_generate
+from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
+from bgremove_utils.settings import TrainConfig
+from bgremove_utils.training import distributed
+from bgremove_utils.training.gan import GAN
+from bgremove_utils.training.loop import train
+from bgremove_utils.training.losses import reconstruction_losses
 
 TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -41,7 +42,7 @@ def _torchrun(root: Path, ckpt: Path, *args: str, env: dict | None = None) -> su
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     """One epoch on two processes: (sample root, checkpoint folder, indices folder, the run)."""
-    from bgremove_utils.sample import make_sample
+    from bgremove_utils.data.sample import make_sample
 
     tmp = tmp_path_factory.mktemp("ddp")
     root = make_sample(tmp / "sample", n_pairs=40, size=64)  # 32 / 4 / 4 pairs

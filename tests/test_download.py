@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bgremove_utils.download import MARKER, download_kaggle
+from bgremove_utils.data.download import MARKER, download_kaggle
 from bgremove_utils.errors import KaggleError
 
 with contextlib.redirect_stdout(io.StringIO()):  # `import kaggle` prints its log-in help when there is no token
@@ -202,8 +202,8 @@ def test_colab_secrets_are_used_when_not_in_the_environment(monkeypatch, tmp_pat
 
 @pytest.mark.parametrize("failure", ["no_credentials", "no_network", "partial_download"])
 def test_sample_data_still_loads_after_a_kaggle_error(monkeypatch, tmp_path: Path, failure: str) -> None:
-    from bgremove_utils.data import make_loaders
-    from bgremove_utils.sample import make_sample
+    from bgremove_utils.data.dataset import make_loaders
+    from bgremove_utils.data.sample import make_sample
 
     if failure != "no_credentials":
         monkeypatch.setenv("KAGGLE_USERNAME", "learner")

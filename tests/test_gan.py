@@ -1,19 +1,19 @@
 """The GAN's step: what D sees, gradient accumulation, mixed precision's choice, health warnings,
 and a batch too large for the GPU."""
 
-import importlib
-
 import pytest
 import torch
 
-from bgremove_utils.backgrounds import over
-from bgremove_utils.config import make_config
+from bgremove_utils.data.images import over
 from bgremove_utils.errors import ConfigError
-from bgremove_utils.gan import GAN, amp_dtype, cpu_has_native_bf16, train_step
-from bgremove_utils.train import train, warn_if_unhealthy
+from bgremove_utils.settings import make_config
+from bgremove_utils.training import hardware, loop
+from bgremove_utils.training.gan import GAN, train_step
+from bgremove_utils.training.hardware import amp_dtype, cpu_has_native_bf16
+from bgremove_utils.training.health import warn_if_unhealthy
+from bgremove_utils.training.loop import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
-train_module = importlib.import_module("bgremove_utils.train")  # the module: the package's `train` is the function
 TINY = {"image_size": 32, "base_channels": 8, "d_channels": 8, "depth": 3, "amp": False}
 
 
@@ -53,17 +53,21 @@ def test_accumulating_k_parts_gives_the_update_of_one_k_times_larger_batch(tiny_
 
 
 def test_bfloat16_only_on_a_cpu_that_has_it_natively(tmp_path, monkeypatch):
+    read = hardware.cpu_info.__wrapped__  # /proc/cpuinfo's reader, not cached
+
     def cpu(flags: str):
         info = tmp_path / "cpuinfo"
-        info.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
-        return cpu_has_native_bf16.__wrapped__(str(info))
+        info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 {flags}\n")
+        monkeypatch.setattr(hardware, "cpu_info", lambda: read(str(info)))
+        return cpu_has_native_bf16()
 
     assert not cpu("avx2 avx512f avx512bw")  # AVX-512 emulates bfloat16: slower than float32
     assert cpu("avx512f avx512_bf16") and cpu("amx_tile amx_bf16")
-    assert not cpu_has_native_bf16.__wrapped__(str(tmp_path / "no_such_file"))  # not Linux
-    monkeypatch.setattr("bgremove_utils.gan.cpu_has_native_bf16", lambda: False)
+    assert hardware.cpu_info()["model name"] == "Some CPU"
+    assert read(str(tmp_path / "no_such_file")) == {}  # not Linux
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     assert amp_dtype(torch.device("cpu")) is None
-    monkeypatch.setattr("bgremove_utils.gan.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     assert amp_dtype(torch.device("cpu")) == torch.bfloat16
 
 
@@ -93,14 +97,14 @@ def test_no_health_warning_for_a_healthy_run_or_an_untrained_start_or_without_th
 
 
 def test_a_batch_too_large_for_the_gpu_is_one_clear_error_with_a_size_that_fits(tmp_path, tiny_loaders, monkeypatch):
-    real_step = train_module.train_step
+    real_step = loop.train_step
 
     def small_memory(photo, target, gan, config):
         if len(photo) // config.grad_accum > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_step(photo, target, gan, config)
 
-    monkeypatch.setattr(train_module, "train_step", small_memory)
+    monkeypatch.setattr(loop, "train_step", small_memory)
     args = {**TINY, "epochs": 1, "checkpoint_dir": str(tmp_path), "progress": False, "sample_every": 0}
     with pytest.raises(ConfigError, match=r"batch_size=8: .* one of 2 does: use batch_size=2, .*grad_accum=4") as info:
         train(profile="quick", loaders=tiny_loaders, **args)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgremove_utils.checkpoint import load_generator
 from bgremove_utils.errors import OutputError
-from bgremove_utils.inference import process_and_generate, process_folder
+from bgremove_utils.export.inference import process_and_generate, process_folder
+from bgremove_utils.models.checkpoint import load_generator
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ checkpoint is one clear error naming the file.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import random
@@ -19,14 +18,12 @@ import pytest
 import torch
 from PIL import Image
 
-from bgremove_utils.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.cli import main
 from bgremove_utils.errors import CheckpointError
 from bgremove_utils.models import GModel
-from bgremove_utils.train import train
-
-train_module = importlib.import_module("bgremove_utils.train")  # the package exports train(), the function
-
+from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
+from bgremove_utils.training import loop
+from bgremove_utils.training.loop import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -114,7 +111,7 @@ def test_training_killed_at_any_moment_resumes_at_the_right_epoch(tiny_sample, t
 def test_temporary_files_of_a_killed_save_are_ignored_then_removed(tmp_path):
     (tmp_path / ".last.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")  # what SIGKILL mid-write leaves
     (tmp_path / ".best.pt.other.tmp").write_bytes(b"another checkpoint's")
-    train_module.save_checkpoint({"generator": {}, "config": {}, "epoch": 1}, tmp_path / "last.pt")
+    loop.save_checkpoint({"generator": {}, "config": {}, "epoch": 1}, tmp_path / "last.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".best.pt.other.tmp", "last.pt"]
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
 
@@ -124,7 +121,7 @@ def test_temporary_files_of_a_killed_save_are_ignored_then_removed(tmp_path):
 
 def interrupt_at(monkeypatch, step: int) -> None:
     """Ctrl-C at the `step`-th training step (counted from 1), as the kernel's interrupt raises it."""
-    real, calls = train_module.train_step, []
+    real, calls = loop.train_step, []
 
     def step_or_interrupt(*args, **kwargs):
         calls.append(1)
@@ -132,7 +129,7 @@ def interrupt_at(monkeypatch, step: int) -> None:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "train_step", step_or_interrupt)
+    monkeypatch.setattr(loop, "train_step", step_or_interrupt)
 
 
 def test_ctrl_c_in_epoch_2_keeps_epoch_1_and_returns_its_history(tmp_path, tiny_loaders, monkeypatch, capsys, tiny_run):

@@ -8,7 +8,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from scipy import ndimage
 
-from bgremove_utils.metrics import (
+from bgremove_utils.evaluation.metrics import (
     connectivity_error,
     evaluate,
     gradient_error,

@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from bgremove_utils.losses import EDGE_WEIGHT, discriminator_loss, edge_band, generator_loss, reconstruction_losses
 from bgremove_utils.models import DModel, GModel, count_parameters, receptive_field, trace_shapes
+from bgremove_utils.training.losses import (
+    EDGE_WEIGHT,
+    discriminator_loss,
+    edge_band,
+    generator_loss,
+    reconstruction_losses,
+)
 
 
 @pytest.mark.parametrize(("size", "depth"), [(32, 3), (64, 4), (96, 5), (128, 4), (256, 6)])

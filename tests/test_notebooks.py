@@ -106,10 +106,10 @@ def test_the_gan_step_notebook_3_writes_out_is_the_one_train_runs(tiny_loaders):
     """Notebook 3 writes the GAN step in front of the learner and says `train` runs exactly it."""
     import torch
 
-    from bgremove_utils.backgrounds import over
-    from bgremove_utils.config import make_config
-    from bgremove_utils.gan import GAN, train_step
-    from bgremove_utils.losses import discriminator_loss, generator_loss
+    from bgremove_utils.data.images import over
+    from bgremove_utils.settings import make_config
+    from bgremove_utils.training.gan import GAN, train_step
+    from bgremove_utils.training.losses import discriminator_loss, generator_loss
 
     path = ROOT / "notebooks" / "03_training.ipynb"
     source = next(_source(cell) for cell in _cells(path, "code") if _source(cell).startswith("def gan_step("))

@@ -12,8 +12,9 @@ from PIL import Image
 
 from bgremove_utils.cli import main
 from bgremove_utils.errors import OutputError
-from bgremove_utils.inference import predict_matte, process_and_generate, process_folder
-from bgremove_utils.models import GConfig, GModel
+from bgremove_utils.export.inference import predict_matte, process_and_generate, process_folder
+from bgremove_utils.models import GModel
+from bgremove_utils.settings import GConfig
 
 OBJECT, BACKGROUND = np.array([200, 40, 40]), np.array([40, 90, 200])  # red object left, blue background right
 
@@ -128,7 +129,7 @@ def test_a_folder_as_output_still_gets_stem_png_inside(tmp_path):
 
 def test_predict_no_refine_gives_the_plain_export(tmp_path):
     torch.manual_seed(0)
-    model = GModel(base_channels=8, depth=3)
+    model = GModel(base_channels=8, depth=3, image_size=32)
     config = {"base_channels": 8, "depth": 3, "max_channels": 128, "image_size": 32}
     torch.save({"generator": model.state_dict(), "config": config}, tmp_path / "g.pt")
     source = tmp_path / "photo.png"
@@ -140,5 +141,5 @@ def test_predict_no_refine_gives_the_plain_export(tmp_path):
     )
     model.eval()
     plain = np.asarray(Image.open(tmp_path / "p2.png"))[..., 3]
-    np.testing.assert_array_equal(plain, predict_matte(model, Image.open(source).convert("RGB"), 32, refine=False))
+    np.testing.assert_array_equal(plain, predict_matte(model, Image.open(source).convert("RGB"), refine=False))
     assert not np.array_equal(plain, np.asarray(Image.open(tmp_path / "refined.png"))[..., 3])

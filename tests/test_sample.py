@@ -1,9 +1,9 @@
 import hashlib
 import json
 
-from bgremove_utils.metrics import evaluate
-from bgremove_utils.pairs import find_pairs
-from bgremove_utils.sample import VERSION, make_sample, read_manifest
+from bgremove_utils.data.pairs import find_pairs, read_manifest
+from bgremove_utils.data.sample import VERSION, make_sample
+from bgremove_utils.evaluation.metrics import evaluate
 
 
 def _digest(root):

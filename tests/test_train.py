@@ -3,12 +3,12 @@ import json
 import pytest
 import torch
 
-from bgremove_utils.checkpoint import load_checkpoint, load_generator
-from bgremove_utils.config import make_config
 from bgremove_utils.errors import CheckpointError, ConfigError
-from bgremove_utils.metrics import evaluate
-from bgremove_utils.schedule import OneCycle
-from bgremove_utils.train import GAN, train, train_step
+from bgremove_utils.evaluation.metrics import evaluate
+from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
+from bgremove_utils.settings import make_config
+from bgremove_utils.training.gan import GAN, train_step
+from bgremove_utils.training.loop import one_cycle, train
 
 
 def test_a_few_training_steps_lower_the_l1_loss(tiny_loaders):
@@ -47,24 +47,34 @@ def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_
         torch.testing.assert_close(a[key], b[key])
 
 
-def test_resume_with_more_epochs_than_planned_stretches_the_schedule(tmp_path, tiny_loaders, tiny_run):
+def test_resume_with_more_epochs_than_planned_learns_in_a_new_cycle(tmp_path, tiny_loaders, tiny_run):
     train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=2))  # planned for 2 epochs: annealed by the end
     history = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=5))
     assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
     peak, rates = make_config("quick").lr_g, [row["lr_g"] for row in history]
-    assert rates[1] < 0.1 * peak  # the first run had annealed by its last epoch...
-    assert all(b <= a for a, b in zip(rates[1:], rates[2:]))  # ...and, resumed, goes on down, never back up
-    assert rates[-1] < 1e-3 * peak
+    assert rates[1] < 1e-3 * peak  # the first run had annealed by its last epoch...
+    assert rates[2] > 0.5 * peak  # ...and, resumed, warms up again: the new epochs learn
+    assert rates[-1] < 1e-3 * peak  # and anneals by the new end
 
 
-def test_the_one_cycle_schedule_stretched_goes_on_from_where_it_was():
-    schedule = OneCycle(total=100)
-    assert schedule(0) == pytest.approx(1 / 25) and schedule(15) == pytest.approx(1.0)
-    assert schedule(100) == pytest.approx(1 / 25 / 1e4)
-    at_60 = schedule(60)
-    schedule.stretch(200, 60)  # resumed at step 60 for 200 steps in all
-    assert schedule(60) == pytest.approx(at_60) and schedule(61) < at_60  # no jump, still going down
-    assert schedule(150) > schedule(200) == pytest.approx(1 / 25 / 1e4)
+def _rates(schedule: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[float]:
+    rates = []
+    for _ in range(steps):
+        rates.append(schedule.optimizer.param_groups[0]["lr"])
+        schedule.optimizer.step()
+        schedule.step()
+    return rates
+
+
+def test_one_cycle_warms_up_anneals_and_carries_on_from_a_saved_state():
+    adam = lambda: torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    rates = _rates(one_cycle(adam(), 1.0, 100), 100)
+    assert rates[0] == pytest.approx(1 / 25) and max(rates) == pytest.approx(1.0, rel=1e-3)
+    assert 13 <= rates.index(max(rates)) <= 15 and rates[-1] < 1e-3  # warm-up: 15% of the steps
+    halfway = one_cycle(adam(), 1.0, 100)
+    _rates(halfway, 60)
+    resumed = one_cycle(adam(), 1.0, 100, saved=halfway.state_dict())
+    assert _rates(resumed, 40) == pytest.approx(rates[60:])  # the same steps as without a break
 
 
 def test_resume_with_another_model_configuration_names_the_file(tmp_path, tiny_loaders, tiny_run):

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from bgremove_utils.viz import plot_history, show_failures, show_pairs, show_photos
+from bgremove_utils.course.viz import plot_history, show_failures, show_pairs, show_photos
 
 
 class Fixed(torch.nn.Module):
@@ -51,8 +51,8 @@ def test_history_plot_shows_the_game_beside_log_2():
 
 
 def test_a_chosen_few_are_shown_in_the_order_chosen(tiny_sample):
-    from bgremove_utils.data import PairedImageDataset
-    from bgremove_utils.pairs import find_pairs
+    from bgremove_utils.data.dataset import PairedImageDataset
+    from bgremove_utils.data.pairs import find_pairs
 
     pairs, _ = find_pairs(tiny_sample)
     dataset = PairedImageDataset(pairs[:3], 32)

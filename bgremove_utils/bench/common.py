@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.utils.benchmark import Timer
 
 
 @dataclass
@@ -29,14 +29,10 @@ class Row:
         return {**asdict(self), "ratio": ratio}
 
 
-def median_time(fn, n: int, device: torch.device | None = None, warmup: int = 1) -> float:
-    """Median seconds of `n` calls of `fn` after `warmup` untimed ones (on CUDA, until the GPU is done)."""
-    sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else lambda: None
-    times = []
-    for _ in range(warmup + n):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[warmup:])
+def seconds_per_call(fn: Callable[[], object], n: int, warmup: int = 1, threads: int | None = None) -> float:
+    """Mean seconds of `n` calls of `fn` after `warmup` untimed ones, by torch.utils.benchmark's
+    Timer (which waits for a GPU to finish) on `threads` threads (default: torch's now)."""
+    timer = Timer("fn()", globals={"fn": fn}, num_threads=threads or torch.get_num_threads())
+    if warmup:
+        timer.timeit(warmup)
+    return timer.timeit(n).mean

@@ -8,13 +8,14 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
+from torchvision.transforms import v2
 from torchvision.transforms.functional import to_tensor
 
-from ..augment import joint_augmentation
-from ..backgrounds import Backgrounds
-from ..config import TrainConfig
-from ..data import PairedImageDataset
-from ..photos import load_photos
+from ..data.augment import CROP_RATIO, CROP_SCALE
+from ..data.backgrounds import Backgrounds
+from ..data.dataset import PairedImageDataset
+from ..data.photos import load_photos
+from ..settings import TrainConfig
 from .common import Row
 
 
@@ -22,7 +23,10 @@ class PlainPairs(Dataset):
     """What most tutorials do: open, convert, resize and to-tensor both files on every access."""
 
     def __init__(self, pairs: list, image_size: int):
-        self.pairs, self.size, self.transform = pairs, image_size, joint_augmentation(image_size)
+        self.pairs, self.size = pairs, image_size
+        self.transform = v2.Compose(  # a tutorial's joint flip and crop, one picture at a time
+            [v2.RandomHorizontalFlip(), v2.RandomResizedCrop(image_size, CROP_SCALE, CROP_RATIO, antialias=True)]
+        )
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..images import open_image
-from ..inference import cut_out, predict_matte, process_and_generate
-from ..models import GModel
-from .common import Row, median_time
+from ..data.images import open_image
+from ..export.inference import cut_out, predict_matte, process_and_generate
+from ..models.networks import GModel
+from .common import Row, seconds_per_call
 
 
 def _split(generator: GModel, path: Path, n: int, tmp: Path) -> dict[str, float]:
@@ -21,15 +21,17 @@ def _split(generator: GModel, path: Path, n: int, tmp: Path) -> dict[str, float]
     size = generator.config.image_size
     rgba, x = cut_out(image, generator), torch.rand(1, 3, size, size, device=device)
     with torch.no_grad():
-        network = median_time(partial(generator, x), n, device)
+        network = seconds_per_call(partial(generator, x), n)
     return {
-        "decode": median_time(partial(open_image, path), n),
+        "decode": seconds_per_call(partial(open_image, path), n),
         "network": network,
-        "resize + network + bilinear matte": median_time(partial(predict_matte, generator, image, refine=False), n),
-        "resize + network + refined matte": median_time(partial(predict_matte, generator, image), n),
-        "cut_out, plain (bilinear + merge)": median_time(partial(cut_out, image, generator, refine=False), n),
-        "cut_out (refined + colours + merge)": median_time(partial(cut_out, image, generator), n),
-        "png encode (level 1)": median_time(partial(rgba.save, tmp / "e.png", compress_level=1), n),
+        "resize + network + bilinear matte": seconds_per_call(
+            partial(predict_matte, generator, image, refine=False), n
+        ),
+        "resize + network + refined matte": seconds_per_call(partial(predict_matte, generator, image), n),
+        "cut_out, plain (bilinear + merge)": seconds_per_call(partial(cut_out, image, generator, refine=False), n),
+        "cut_out (refined + colours + merge)": seconds_per_call(partial(cut_out, image, generator), n),
+        "png encode (level 1)": seconds_per_call(partial(rgba.save, tmp / "e.png", compress_level=1), n),
     }
 
 
@@ -41,8 +43,8 @@ def bench_inference(generator: GModel, photo: Path, sizes, n: int, tmp: Path) ->
         path = tmp / f"photo_{width}x{height}.jpg"
         Image.open(photo).convert("RGB").resize((width, height), Image.BICUBIC).save(path, quality=92)
         mp = width * height / 1e6
-        ours = median_time(partial(process_and_generate, path, tmp / "ours.png", generator), n)
-        plain = median_time(lambda p=path: cut_out(open_image(p), generator).save(tmp / "plain.png"), n)
+        ours = seconds_per_call(partial(process_and_generate, path, tmp / "ours.png", generator), n)
+        plain = seconds_per_call(lambda p=path: cut_out(open_image(p), generator).save(tmp / "plain.png"), n)
         parts = split[f"{width}x{height}"] = {"total": ours, **_split(generator, path, n, tmp)}
         refining = parts["cut_out (refined + colours + merge)"] - parts["cut_out, plain (bilinear + merge)"]
         note = (

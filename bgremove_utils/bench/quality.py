@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 
-from ..config import make_config
-from ..data import make_loaders
-from ..train import train
+from ..data.dataset import make_loaders
+from ..settings import ORIGINAL, make_config
+from ..training.loop import train
 from .common import Row
 
 
@@ -27,7 +27,7 @@ def bench_quality(kwargs: dict, thresholds, cap: float) -> tuple[list[Row], dict
         start = time.perf_counter()
         ours = train(checkpoint_dir=f"{tmp}/ours", **common, **kwargs)
         ours_wall, plain, start = time.perf_counter() - start, [], time.perf_counter()
-        seed = {"lr_g": 1e-4, "lr_d": 1e-5, "lr_schedule": "constant", "amp": False}  # so resumed exactly
+        seed = {key: ORIGINAL[key] for key in ("lr_g", "lr_d", "lr_schedule")} | {"amp": False}  # resumed exactly
         chunk = max(1, len(ours) // 6)
         while time.perf_counter() - start < min(cap, 2 * ours_wall) and _best(plain) < thresholds[-1]:
             overrides = {**kwargs, **seed, "epochs": len(plain) + chunk}

@@ -10,14 +10,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..checkpoint import load_generator
-from ..config import make_config
-from ..data import PairedImageDataset
+from ..data.dataset import PairedImageDataset
+from ..data.pairs import find_pairs
+from ..data.sample import make_sample
 from ..errors import CheckpointError
-from ..models import GConfig, GModel
-from ..pairs import find_pairs
+from ..models.checkpoint import load_generator
+from ..models.networks import GModel
 from ..paths import default_checkpoint_dir
-from ..sample import make_sample
+from ..settings import BEST_CHECKPOINT, GConfig, make_config, pick_profile
+from ..training.hardware import cpu_info
 from .data import bench_data
 from .inference import bench_inference
 from .quality import bench_quality
@@ -28,18 +29,13 @@ QUICK = {"image_size": 32, "base_channels": 8, "max_channels": 32, "depth": 3, "
 
 
 def _hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    with contextlib.suppress(OSError):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next((ln.split(":")[1].strip() for ln in lines if ln.startswith("model name")), "cpu")
-    return "cpu"
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_info().get("model name", "cpu")
 
 
 def _generator(g: GConfig, device: torch.device, quick: bool) -> tuple[GModel, str]:
     """The trained generator of checkpoints/best.pt when it has the profile's shape, as a user cuts
     out with; else an untrained one, whose matte is soft everywhere: the refinement's worst case."""
-    best = default_checkpoint_dir() / "best.pt"
+    best = default_checkpoint_dir() / BEST_CHECKPOINT
     if not quick and best.is_file():
         with contextlib.suppress(CheckpointError):
             generator = load_generator(best, device)
@@ -51,7 +47,8 @@ def _generator(g: GConfig, device: torch.device, quick: bool) -> tuple[GModel, s
 def run(device="cpu", quick=False, data_root=None, try_compile=True, max_train_s=600.0, sections=SECTIONS) -> dict:
     """The `sections` on one device at its profile (cpu; full on CUDA); `quick`: tiny sizes and a
     few iterations, to check the structure, not the figures."""
-    dev, name = torch.device(device), "quick" if quick else "full" if device.startswith("cuda") else "cpu"
+    dev = torch.device(device)
+    name = pick_profile("quick" if quick else None, default="full" if dev.type == "cuda" else "cpu")
     rows, details, n = [], {}, 1 if quick else 10
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -10,9 +10,10 @@ from functools import partial
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import TrainConfig
-from ..train import GAN, amp_dtype, train_step
-from .common import Row, median_time
+from ..settings import TrainConfig
+from ..training.gan import GAN, train_step
+from ..training.hardware import amp_dtype
+from .common import Row, seconds_per_call
 
 # Peak dense fp16/bf16 tensor TFLOP/s by device name, first match wins; any other GPU: unknown.
 GPU_PEAK_TFLOPS = {"H100 PCIe": 756, "H100": 989, "H200": 989, "A100": 312, "L40S": 362, "L40": 181, "L4": 121}
@@ -34,7 +35,7 @@ def conv_gflops(device: torch.device, fast: bool, batch: int = 8, size: int = 12
 
     with FlopCounterMode(display=False) as counter:
         step()
-    return counter.get_total_flops() / median_time(step, n, device) / 1e9
+    return counter.get_total_flops() / seconds_per_call(step, n) / 1e9
 
 
 def time_step(config: TrainConfig, device, batch, n: int, amp: bool, channels_last: bool, compiled=False, threads=0):
@@ -48,13 +49,9 @@ def time_step(config: TrainConfig, device, batch, n: int, amp: bool, channels_la
         gan.g_logits = torch.compile(gan.g.logits)
         gan.d.compile()
     photo, target = (t.to(device, memory_format=layout) for t in batch)
-    step, default_threads = partial(train_step, photo, target, gan, config), torch.get_num_threads()
-    torch.set_num_threads(threads or default_threads)
-    try:
-        first = median_time(step, 1, device, warmup=0)  # with torch.compile: compiling
-        return median_time(step, n, device, warmup=1), first
-    finally:
-        torch.set_num_threads(default_threads)
+    step = partial(train_step, photo, target, gan, config)
+    first = seconds_per_call(step, 1, warmup=0, threads=threads)  # with torch.compile: compiling
+    return seconds_per_call(step, n, threads=threads), first
 
 
 def bench_step(config: TrainConfig, device, batch, n: int, conv: tuple, try_compile: bool) -> tuple[list, dict]:

@@ -1,21 +1,26 @@
-"""Photo/cut-out pairs on disk: find the two folders, pair their files by stem, and split the
-pairs into train/val/test, all without decoding a picture.
+"""Photo/cut-out pairs on disk: find the two folders (by a manifest's names or the usual ones), pair
+their files by stem, and split the pairs into train/val/test by one rule, all without decoding a
+picture.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import random
 import unicodedata
 import warnings
 from pathlib import Path
 
-from .errors import DataError
-from .images import is_image_file
-from .paths import default_sample_dir
-from .sample import read_manifest
+import numpy as np
 
-SPLIT_SEED = 0  # a data set without a manifest is split 80/10/10 in this seeded order, whatever the training seed
+from ..errors import DataError
+from ..paths import default_sample_dir
+from .images import is_image_file
+
+INPUT_DIR = "with_bg"  # the course's own folders of photos and of cut-outs, and its manifest
+TARGET_DIR = "no_bg"
+MANIFEST = "manifest.json"
+SPLIT_SEED = 0  # a data set without a manifest is split in this seeded order, whatever the training seed
 
 # Usual names of the two folders, compared lower-case with spaces and dashes as underscores.
 INPUT_NAMES = (
@@ -51,6 +56,23 @@ TARGET_NAMES = (
     "targets",
     "png",
 )
+
+
+def read_manifest(root: str | os.PathLike) -> dict | None:
+    """A folder's manifest (the sample's: arguments, file names, split), or None if there is none."""
+    try:
+        return json.loads((Path(root) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def split(items: list, seed: int = SPLIT_SEED) -> dict[str, list]:
+    """The one split rule: `items` in a seeded random order, the first to train, then a tenth (at
+    least one) to val and as many to test. The sample's manifest is written with it."""
+    n_train = len(items) - 2 * max(1, round(len(items) / 10))
+    order = [items[i] for i in np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))]
+    n_val = (len(items) - n_train) // 2
+    return {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
 
 
 def _normal(name: str) -> str:
@@ -123,16 +145,13 @@ def find_pairs(
 
 
 def split_pairs(pairs: list[tuple[Path, Path]], root: Path | None, seed: int = SPLIT_SEED) -> dict[str, list]:
-    """train/val/test: the sample's manifest split when there is one, else a seeded 80/10/10 (the
-    same for every training run, so that no run trains on another's test pictures)."""
+    """train/val/test: the sample's manifest split when there is one, else `split` (the same for
+    every training run, so that no run trains on another's test pictures)."""
     manifest = read_manifest(root) if root else None
     if manifest:
         where = {stem: name for name, stems in manifest["split"].items() for stem in stems}
         return {name: [p for p in pairs if where.get(p[1].stem) == name] for name in ("train", "val", "test")}
-    order = list(pairs)
-    random.Random(seed).shuffle(order)
-    n_val = n_test = max(1, len(order) // 10)
-    return {"train": order[n_val + n_test :], "val": order[:n_val], "test": order[n_val : n_val + n_test]}
+    return split(list(pairs), seed)
 
 
 def find_splits(

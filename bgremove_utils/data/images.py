@@ -1,6 +1,7 @@
-"""Reading and writing pictures safely: one function opens any image a learner may have (EXIF
-rotation, CMYK, 16-bit, palette, grayscale) or raises one clear `ImageError` naming the file;
-one writes PNGs atomically so that a crash never leaves half a file.
+"""Pictures: one function opens any image a learner may have (EXIF rotation, CMYK, 16-bit, palette,
+grayscale) or raises one clear `ImageError` naming the file; one writes PNGs atomically so that a
+crash never leaves half a file; the matte of a cut-out, saved with alpha or on a plain background;
+and `over`, what a cut-out looks like on a background.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms.v2.functional import pil_to_tensor
 
-from .errors import ImageError, OutputError
-from .files import atomic_write
+from ..errors import ImageError, OutputError
+from ..files import atomic_write
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -29,6 +31,23 @@ def border_matte(rgb: torch.Tensor, low: float, high: float) -> torch.Tensor:
     colour = frame.median(dim=-1).values[..., None, None]  # (B, 3, 1, 1)
     distance = (rgb - colour).abs().amax(dim=1, keepdim=True)
     return ((distance - low) / (high - low)).clamp(0, 1)
+
+
+def cutout_alpha(cutout: Image.Image, low: float = 12.0, high: float = 40.0) -> np.ndarray:
+    """The matte (H, W) uint8 of a cut-out: its alpha channel when it has one (RGBA), else, for an
+    RGB cut-out saved on a plain background, `border_matte` with `low` and `high` on the 0-255
+    scale, which keeps anti-aliased edges soft."""
+    if cutout.mode == "RGBA":
+        return np.asarray(cutout.getchannel("A"))
+    rgb = pil_to_tensor(cutout.convert("RGB")).float()[None]  # (1, 3, H, W), 0-255
+    return (border_matte(rgb, low, high)[0, 0].numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def over(cutout: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """RGBA cut-outs (n, 4, H, W) over backgrounds (n, 3, H, W), or over one colour (1, 3, 1, 1):
+    alpha x colour + (1 - alpha) x background. What a cut-out looks like where it is used."""
+    alpha = cutout[:, 3:]
+    return alpha * cutout[:, :3] + (1 - alpha) * background
 
 
 def is_image_file(path: Path) -> bool:

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import KaggleError
-from .paths import default_kaggle_dir
+from ..errors import KaggleError
+from ..paths import default_kaggle_dir
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi

@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .checkpoint import load_generator
-from .config import resolve_device
-from .errors import BgRemoveError, ImageError, OutputError
-from .images import IMAGE_EXTENSIONS, is_image_file, open_image, save_png_atomic
-from .models import GModel
-from .paths import default_checkpoint_dir
+from ..data.images import IMAGE_EXTENSIONS, is_image_file, open_image, save_png_atomic
+from ..errors import BgRemoveError, ImageError, OutputError
+from ..models.checkpoint import load_generator
+from ..models.networks import GModel
+from ..paths import default_checkpoint_dir
+from ..settings import BEST_CHECKPOINT, resolve_device
 from .refine import soft_colours, upsample_matte
 
 
@@ -35,7 +35,7 @@ def get_generator(generator: GModel | str | os.PathLike | None = None, device: s
     course's default, <project>/checkpoints/best.pt."""
     if isinstance(generator, torch.nn.Module):
         return generator
-    path = Path(generator) if generator is not None else default_checkpoint_dir() / "best.pt"
+    path = Path(generator) if generator is not None else default_checkpoint_dir() / BEST_CHECKPOINT
     mtime = path.stat().st_mtime if path.exists() else 0.0
     return _cached_generator(str(path), mtime, str(resolve_device(device or "auto")))
 
@@ -53,18 +53,26 @@ def _network_matte(generator: GModel, photo: Image.Image, size: int) -> torch.Te
 
 
 @torch.no_grad()
+def _full_matte(generator: GModel, photo: Image.Image, refine: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The network's alpha brought to the picture's own size, (1, 1, H, W): with `refine`, refined
+    with the picture as the guide (see `refine.upsample_matte`), else upsampled bilinearly; and the
+    picture as a tensor (1, 3, H, W) when refining, for its colours, else None (not needed)."""
+    alpha_small = _network_matte(generator, photo, generator.config.image_size)
+    if not refine:
+        size = (photo.height, photo.width)
+        return F.interpolate(alpha_small, size=size, mode="bilinear", align_corners=False), None
+    full = _to_tensor(photo, alpha_small.device)
+    return upsample_matte(full, alpha_small), full
+
+
 def _cut_out_arrays(generator: GModel, photo: Image.Image, refine: bool) -> tuple[np.ndarray, np.ndarray]:
     """Colours (H, W, 3) and alpha (H, W), uint8, at the picture's own size: the picture's own
     colours, changed only at the soft pixels when refining."""
-    size = generator.config.image_size
-    alpha_small = _network_matte(generator, photo, size)
+    alpha, full = _full_matte(generator, photo, refine)
     rgb = np.array(photo)  # (H, W, 3) uint8, a copy
-    if not refine:
-        return rgb, predict_matte(generator, photo, size, refine=False, alpha_small=alpha_small)
-    full = _to_tensor(photo, alpha_small.device)
-    alpha = upsample_matte(full, alpha_small)
-    index, colours = soft_colours(full, alpha, size)
-    rgb.reshape(-1, 3)[index.cpu().numpy()] = _to_uint8(colours[None, :, :, None])[:, 0]  # (N, 3)
+    if full is not None:
+        index, colours = soft_colours(full, alpha, generator.config.image_size)
+        rgb.reshape(-1, 3)[index.cpu().numpy()] = _to_uint8(colours[None, :, :, None])[:, 0]  # (N, 3)
     return rgb, _to_uint8(alpha)[..., 0]
 
 
@@ -73,24 +81,11 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return x[0].permute(1, 2, 0).mul(255).add_(0.5).clamp_(0, 255).byte().cpu().numpy()
 
 
-def predict_matte(
-    generator: GModel,
-    photo: Image.Image,
-    image_size: int | None = None,
-    refine: bool = True,
-    alpha_small: torch.Tensor | None = None,
-) -> np.ndarray:
+def predict_matte(generator: GModel, photo: Image.Image, refine: bool = True) -> np.ndarray:
     """Alpha (H, W) uint8 for an RGB picture of any size: the network sees it resized to its
-    training size; its alpha is brought back to the picture's own size and, with `refine`, refined
-    with the picture as the guide (see `refine.upsample_matte`), else upsampled bilinearly."""
-    size = image_size or generator.config.image_size
-    with torch.no_grad():
-        alpha_small = _network_matte(generator, photo, size) if alpha_small is None else alpha_small
-        if not refine:  # the photo itself is not needed
-            alpha = F.interpolate(alpha_small, size=(photo.height, photo.width), mode="bilinear", align_corners=False)
-        else:
-            alpha = upsample_matte(_to_tensor(photo, alpha_small.device), alpha_small)
-    return _to_uint8(alpha)[..., 0]
+    training size; its alpha is brought back to the picture's own size, refined with the picture
+    as the guide or, without `refine`, upsampled bilinearly."""
+    return _to_uint8(_full_matte(generator, photo, refine)[0])[..., 0]
 
 
 def cut_out(
@@ -103,7 +98,7 @@ def cut_out(
     network's matte refined with the picture as the guide, so that its edges follow the picture's
     (see `refine.upsample_matte`), and the picture's colours except where the matte is soft and the
     picture's pixels are blended with the old background: there the object's own colour, estimated
-    from the colours around (see `refine.decontaminate`). Without: the network's matte
+    from the colours around (see `refine.soft_colours`). Without: the network's matte
     upsampled bilinearly and the picture's colours everywhere. A picture that has transparency
     already keeps it (the network sees it over white, and its alpha is multiplied into the network's)."""
     model = get_generator(generator, device)

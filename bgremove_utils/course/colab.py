@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .paths import default_checkpoint_dir
+from ..paths import default_checkpoint_dir
 
 DRIVE = Path("/content/drive")
 DRIVE_CHECKPOINTS = DRIVE / "MyDrive" / "bgremove" / "checkpoints"

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError, DataError
 
 INDICES_ENV = "BGREMOVE_LOG_INDICES"  # a folder: each rank writes there the indices it trained on
 
@@ -59,7 +59,6 @@ class Process:
     ddp: bool = False
     rank: int = 0
     world_size: int = 1
-    owns_group: bool = False  # we started the process group, so we end it
 
     @property
     def is_main(self) -> bool:
@@ -163,7 +162,7 @@ def process(device: torch.device) -> Iterator[Process]:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, init_method="env://", device_id=device if device.type == "cuda" else None)
     try:
-        yield Process(device, True, dist.get_rank(), dist.get_world_size(), owns)
+        yield Process(device, True, dist.get_rank(), dist.get_world_size())
     finally:
         if owns and dist.is_initialized():
             dist.destroy_process_group()

@@ -19,16 +19,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
+from ..files import atomic_write
+from ..paths import default_sample_dir, default_transfer_dir
 from .backgrounds import PHOTO_SHARE, Backgrounds, paste, recolour
-from .files import atomic_write
-from .paths import default_sample_dir, default_transfer_dir
+from .pairs import INPUT_DIR, MANIFEST, TARGET_DIR, read_manifest, split
 from .photos import load_photos, real_cutouts
 from .shapes import make_matte
 
-INPUT_DIR = "with_bg"
-TARGET_DIR = "no_bg"
-MANIFEST = "manifest.json"
-SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 VERSION = 3  # of the drawing code: a sample made by another version is rebuilt
 REAL_SURFACES = 0.6  # of the sample's objects, the share with a real photo's surface; the rest plain and noisy
 
@@ -124,27 +121,6 @@ def _write_pair(args: tuple[Path, int, int, int, str]) -> tuple[str, str]:
     return photo_name, f"{stem}.png"
 
 
-def _split(stems: list[str], seed: int) -> dict[str, list[str]]:
-    order = np.random.default_rng([seed, 2**31 - 1]).permutation(len(stems))
-    n_train = int(round(len(stems) * SPLIT_FRACTIONS["train"]))
-    n_val = int(round(len(stems) * SPLIT_FRACTIONS["val"]))
-    shuffled = [stems[i] for i in order]
-    return {
-        "train": sorted(shuffled[:n_train]),
-        "val": sorted(shuffled[n_train : n_train + n_val]),
-        "test": sorted(shuffled[n_train + n_val :]),
-    }
-
-
-def read_manifest(root: str | os.PathLike) -> dict | None:
-    """The sample's manifest (arguments, file names, split), or None if there is none."""
-    path = Path(root) / MANIFEST
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def make_sample(
     root: str | os.PathLike | None = None,
     n_pairs: int = 600,
@@ -183,14 +159,14 @@ def make_sample(
     else:
         names = [_write_pair(job) for job in jobs]
     stems = [Path(t).stem for _, t in names]
-    split = _split(stems, seed) if photos == "train" else {"train": [], "val": [], "test": sorted(stems)}
+    splits = {k: sorted(v) for k, v in split(stems, seed).items()} if photos == "train" else {"test": sorted(stems)}
     manifest = {
         "args": args,
         "input_dir": INPUT_DIR,
         "target_dir": TARGET_DIR,
         "inputs": [n for n, _ in names],
         "targets": [t for _, t in names],
-        "split": split,
+        "split": {"train": [], "val": [], **splits},
     }
     with atomic_write(root / MANIFEST) as handle:  # written last: an interrupted run is redone next time
         handle.write(json.dumps(manifest, indent=1).encode())

@@ -4,7 +4,7 @@ The network sees the photo at its training size (64 px for the cpu profile). Ups
 its matte is a ramp one network pixel wide around every edge (47 photo pixels at 3000 px wide), and
 the photo's colour in the soft band is a blend of object and old background. `upsample_matte`
 sharpens the matte and moves its edges onto the photo's own (a guided filter, He et al. 2010, with
-the photo as the guide); `decontaminate` replaces the blended colours by an estimate of the
+the photo as the guide); `soft_colours` replaces the blended colours by an estimate of the
 object's own. The constants were chosen on the sample's validation split (cpu profile, photos
 at 256 and 512 px); on its test split the refined matte's SAD is half the bilinear one's and its
 gradient error a third of it. The filter is a few box filters written here: kornia's
@@ -63,10 +63,10 @@ def _guided_coefficients(guide: torch.Tensor, src: torch.Tensor, r: tuple[int, i
     return _box(torch.cat([a, b], 1), r)
 
 
-def upsample_matte(photo: torch.Tensor, alpha_small: torch.Tensor, refine: bool = True) -> torch.Tensor:
+def upsample_matte(photo: torch.Tensor, alpha_small: torch.Tensor) -> torch.Tensor:
     """The matte (1, 1, H, W) at the size of `photo` (1, 3, H, W), from the network's (1, 1, s, s).
 
-    Without `refine`: bilinear upsampling. With it: the bilinear matte's contrast is stretched
+    The bilinearly upsampled matte's contrast is stretched
     around 0.5 (the network's alpha is a probability, trained with BCE, softer than the true matte:
     this alone cuts SAD by 44%), then a guided filter fits it, in a window of 2 network pixels around
     each pixel, as a linear function of the photo's colours, so that its edges land on the photo's
@@ -74,8 +74,6 @@ def upsample_matte(photo: torch.Tensor, alpha_small: torch.Tensor, refine: bool 
     most, and its linear model is applied to the full-resolution photo (the fast guided filter, He
     and Sun 2015)."""
     height, width = photo.shape[-2:]
-    if not refine:
-        return F.interpolate(alpha_small, size=(height, width), mode="bilinear", align_corners=False)
     factor = min(1.0, WORK_SCALE * max(alpha_small.shape[-2:]) / min(height, width))
     h, w = max(1, round(height * factor)), max(1, round(width * factor))
     guide = photo if factor == 1 else F.interpolate(photo, size=(h, w), mode="area")
@@ -107,24 +105,17 @@ def _unblend(photo: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: tor
     return (fg + alpha * (photo - alpha * fg - (1 - alpha) * bg)).clamp(0, 1)
 
 
-def decontaminate(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) -> torch.Tensor:
-    """The export's colours (1, 3, H, W): the photo's, except where the matte is soft (0 < alpha < 1
-    once written in 8 bits). There the photo's pixel is a blend of object and old background, which
-    would show as a halo over a new one; the object's own colour is estimated instead by blur fusion
-    (Forte and Pitie 2021, as BiRefNet's refine_foreground): the object's and the background's
-    colours nearby, blurred over a wide then a narrow window (90 and 6 px at 1024), and the photo's
-    pixel un-blended from them. The blurs run at 2x the network's size at most (`network_side`)
-    and are upsampled; the un-blending uses the full-resolution photo and matte. On the sample's
-    test split it cuts the soft band's error over a new background by a third; the network's own
-    colour (its colour head) cut it by 6-10%."""
-    index, colours = soft_colours(photo, alpha, network_side)
-    out = photo.clone()
-    out.flatten(2)[0, :, index] = colours
-    return out
-
-
 def soft_colours(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """What `decontaminate` changes: the flat indices (N,) of the soft pixels and their colours (3, N)."""
+    """The export's colours where the matte is soft (0 < alpha < 1 once written in 8 bits): the flat
+    indices (N,) of those pixels and their colours (3, N); elsewhere the photo's own are kept.
+    There the photo's pixel is a blend of object and old background, which would show as a halo
+    over a new one; the object's own colour is estimated instead by blur fusion (Forte and Pitie
+    2021, as BiRefNet's refine_foreground): the object's and the background's colours nearby,
+    blurred over a wide then a narrow window (90 and 6 px at 1024), and the photo's pixel
+    un-blended from them. The blurs run at 2x the network's size at most (`network_side`) and are
+    upsampled; the un-blending uses the full-resolution photo and matte. On the sample's test split
+    it cuts the soft band's error over a new background by a third; the network's own colour (its
+    colour head) cut it by 6-10%."""
     height, width = photo.shape[-2:]
     factor = min(1.0, WORK_SCALE * network_side / min(height, width))
     h, w = max(1, round(height * factor)), max(1, round(width * factor))

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import estimate_alpha
-from .images import open_image
+from .images import cutout_alpha, open_image
 
 
 def image_stats(paths: list[Path]) -> dict[str, Counter]:
@@ -29,12 +28,8 @@ def image_stats(paths: list[Path]) -> dict[str, Counter]:
 
 
 def read_alpha(path: str | os.PathLike) -> np.ndarray:
-    """The matte (H, W) uint8 of a cut-out: its alpha channel, or estimated from the plain
-    background when it was saved as RGB (as `data.load_pair` does)."""
-    image = open_image(path, None)
-    if image.mode == "RGBA":
-        return np.asarray(image.getchannel("A"))
-    return (estimate_alpha(np.asarray(image)) * 255 + 0.5).astype(np.uint8)
+    """The matte (H, W) uint8 of the cut-out at `path` (`images.cutout_alpha`), as training reads it."""
+    return cutout_alpha(open_image(path, None))
 
 
 @dataclass

@@ -6,19 +6,19 @@ on the same new background, then the generator learns to fool it and to match th
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from .backgrounds import Backgrounds, over
-from .config import TrainConfig
+from ..data.backgrounds import Backgrounds
+from ..data.images import over
+from ..data.photos import load_photos
+from ..models.networks import DModel, GModel
+from ..settings import TrainConfig
 from .distributed import accumulating
+from .hardware import amp_dtype
 from .losses import discriminator_loss, generator_loss
-from .models import DModel, GModel
-from .photos import load_photos
 
 
 @dataclass
@@ -64,27 +64,6 @@ class GAN:
         if not self.amp:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=amp_dtype(self.device))
-
-
-@functools.cache
-def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX): only there does bfloat16
-    pay; other AVX-512 CPUs emulate it, slower than float32. Read from Linux's CPU flags."""
-    try:
-        flags = next(line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return False  # not Linux, or no flags line: assume not
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed precision where it pays: float16 on CUDA, bfloat16 on a CPU with native bf16 (about
-    2x faster there), none elsewhere (MPS, and CPUs that would only emulate bfloat16)."""
-    if device.type == "cuda":
-        return torch.float16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and cpu_has_native_bf16():
-        return torch.bfloat16
-    return None
 
 
 def train_step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig) -> dict[str, float]:

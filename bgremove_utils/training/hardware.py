@@ -1,15 +1,46 @@
-"""GPU memory: a batch that does not fit is one clear message with a batch size that does, found by
-trying smaller ones; and the peak memory an epoch took, for the history.
+"""What the machine can do: the CPU's name and whether it computes bfloat16 natively (read once from
+/proc/cpuinfo), the mixed precision that pays on a device, and GPU memory: a batch that does not
+fit is one clear message with a batch size that does, and the peak memory an epoch took.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
+
+
+@functools.cache
+def cpu_info(cpuinfo: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The first processor's fields of Linux's /proc/cpuinfo ({"model name": ..., "flags": ...});
+    empty elsewhere (not Linux)."""
+    try:
+        lines = Path(cpuinfo).read_text().split("\n\n")[0].splitlines()
+    except OSError:
+        return {}
+    return {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX): only there does bfloat16
+    pay; other AVX-512 CPUs emulate it, slower than float32. Read from Linux's CPU flags."""
+    flags = cpu_info().get("flags", "").split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision where it pays: float16 on CUDA, bfloat16 on a CPU with native bf16 (about
+    2x faster there), none elsewhere (MPS, and CPUs that would only emulate bfloat16)."""
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
 
 
 def fitting_batch(step: Callable[[int], object], batch_size: int) -> int:

@@ -1,39 +1,70 @@
 """Training the GAN on any device: `train` runs the epochs of `gan.train_step` with progress bars,
 validation, sample pictures and atomic, resumable checkpoints, in one process or, under torchrun,
-in several with DistributedDataParallel (see distributed.py); it watches the GAN's health.
+in several with DistributedDataParallel (see distributed.py); it watches the GAN's health (health.py).
 """
 
 from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from torch.optim.lr_scheduler import OneCycleLR
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from ..data.dataset import Loaders, make_loaders
+from ..data.sample import make_sample
+from ..evaluation.metrics import composite, evaluate
+from ..models.checkpoint import save_checkpoint
+from ..models.networks import GModel
+from ..paths import default_checkpoint_dir
+from ..settings import (
+    BEST_CHECKPOINT,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    TrainConfig,
+    make_config,
+    resolve_device,
+    with_settings,
+)
 from . import distributed
-from .checkpoint import restore_training, save_checkpoint, training_state
-from .config import TrainConfig, make_config, resolve_device, with_settings
-from .data import Loaders, check_batch_size, make_loaders
 from .distributed import Process
-from .gan import GAN, amp_dtype, train_step
-from .memory import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
-from .metrics import composite, evaluate
-from .models import GModel
-from .paths import default_checkpoint_dir
-from .schedule import one_cycle
+from .gan import GAN, train_step
+from .hardware import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
+from .health import warn_if_unhealthy
+from .state import restore_training, training_state
 
-__all__ = ["GAN", "amp_dtype", "train", "train_epoch", "train_step"]
+WARMUP = 0.15  # of a one-cycle schedule's steps, the share that warms up (from 1/25 of the peak)
 
 
-def _schedulers(gan: GAN, config: TrainConfig, steps_per_epoch: int) -> list:
+def one_cycle(optimizer: torch.optim.Optimizer, peak: float, steps: int, saved: dict | None = None) -> OneCycleLR:
+    """torch's OneCycleLR over `steps`: a warm-up from peak / 25 to `peak`, then a cosine anneal to
+    peak / 25 / 1e4, Adam's betas left as set. `saved`: a checkpoint's schedule, carried on when it
+    was planned for as many steps; a run resumed for more epochs gets a new cycle over the steps
+    left instead, so that they learn (a finished cycle would go on at its last, near-zero rate)."""
+    schedule = OneCycleLR(  # one point more than steps: the rate after the last step is the end's
+        optimizer, peak, total_steps=steps + 1, pct_start=WARMUP, cycle_momentum=False, final_div_factor=1e4
+    )
+    if saved is not None and saved.get("total_steps") == steps + 1:
+        schedule.load_state_dict(saved)
+        for group, lr in zip(optimizer.param_groups, schedule.get_last_lr()):
+            group["lr"] = lr  # where the saved run was, not the new schedule's start
+    return schedule
+
+
+def _schedulers(gan: GAN, config: TrainConfig, steps_per_epoch: int, start: int, saved: list) -> list:
+    """The one-cycle schedules of G's and D's optimizers for the epochs from `start` on."""
     if config.lr_schedule != "onecycle":
         return []
-    return [one_cycle(opt, config.epochs * steps_per_epoch) for opt in (gan.opt_g, gan.opt_d)]
+    total, done = config.epochs * steps_per_epoch, start * steps_per_epoch
+    saved = saved or [None, None]
+    if saved[0] is not None and saved[0].get("total_steps") != total + 1:  # planned for fewer epochs: a new cycle
+        total, saved = total - done, [None, None]
+    pairs = zip((gan.opt_g, gan.opt_d), (config.lr_g, config.lr_d), saved)
+    return [one_cycle(opt, lr, total, state) for opt, lr, state in pairs]
 
 
 def save_samples(g: GModel, photo: torch.Tensor, target: torch.Tensor, path: Path) -> None:
@@ -68,16 +99,18 @@ def train(
         gan = GAN.build(config, proc.device)
         if loaders is None:
             with distributed.quiet_unless_main():
-                check_batch_size(config.data)
-                loaders = make_loaders(config.data, config.g.image_size)
+                data = config.data if config.data.names_source() else replace(config.data, data_root=str(make_sample()))
+                loaders = make_loaders(data, config.g.image_size)
         fixed = [t[:6].to(proc.device) for t in next(iter(loaders.val))]  # the sample pictures, each time the same
         loaders = proc.shard(loaders, config.seed)
-        schedulers = _schedulers(gan, config, len(loaders.train))
         if loaders.train.generator is not None:
             loaders.train.generator.manual_seed(config.seed)  # the same shuffling for the same seed, run after run
-        history, best_iou, start, warned = [], -1.0, 0, set()
-        if resume and proc.exists(ckpt_dir / "last.pt"):  # last.pt: it has the RNG states
-            history, best_iou, start = restore_training(ckpt_dir / "last.pt", gan, schedulers, loaders, config)
+        history, best_iou, start, saved_schedules, warned = [], -1.0, 0, [], set()
+        if resume and proc.exists(ckpt_dir / LAST_CHECKPOINT):  # last.pt: it has the RNG states
+            history, best_iou, start, saved_schedules = restore_training(
+                ckpt_dir / LAST_CHECKPOINT, gan, loaders, config
+            )
+        schedulers = _schedulers(gan, config, len(loaders.train), start, saved_schedules)
         gan.g_logits, gan.d_logits = proc.wrap(gan.g, gan.d)  # after restoring: all processes start alike
 
         bar = tqdm(  # moved on by hand after each epoch, so that "k/N" shows epoch k's own numbers
@@ -107,7 +140,7 @@ def train(
             bar.close()
         if history and proc.is_main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
-            (ckpt_dir / "history.json").write_text(json.dumps(history, indent=1))
+            (ckpt_dir / HISTORY_FILE).write_text(json.dumps(history, indent=1))
             peaks = [row["peak_gib"] for row in history if row.get("peak_gib") is not None]
             if peaks and progress:
                 print(
@@ -116,41 +149,12 @@ def train(
         return history
 
 
-HEALTH_EPOCHS = 3  # epochs in a row that a sign must show before train() warns
-
-
-def warn_if_unhealthy(history: list[dict], config: TrainConfig, warned: set[str]) -> None:
-    """Warn once each, in one line, when the last epochs show D winning outright (its loss near 0,
-    real cut-outs scored near 1 and G's near 0: G then learns nothing from it) or G collapsed (the
-    same matte whatever the photo, after it had learnt better). `warned`: the warnings given already."""
-    last = history[-HEALTH_EPOCHS:]
-    if len(last) < HEALTH_EPOCHS:
-        return
-    won = all(r["loss_d"] < 0.1 and r["d_real"] > 0.9 and r["d_fake"] < 0.1 for r in last)
-    if won and config.adv_weight > 0 and "d" not in warned:
-        warned.add("d")
-        warnings.warn(
-            f"D wins outright: loss {last[-1]['loss_d']:.3f} (log 2 = 0.693: cannot tell), real cut-outs scored "
-            f"{last[-1]['d_real']:.2f} and G's {last[-1]['d_fake']:.2f} for {HEALTH_EPOCHS} epochs; "
-            "G learns nothing from it: lower lr_d, or look for what tells real from fake besides the cut-out.",
-            stacklevel=3,
-        )
-    learnt = any(r["val_alpha_spread"] > 0.05 for r in history[:-HEALTH_EPOCHS])  # it once told pictures apart
-    if learnt and all(r["val_alpha_spread"] < 0.01 for r in last) and "g" not in warned:
-        warned.add("g")
-        warnings.warn(
-            f"G collapsed: it draws the same matte whatever the photo for {HEALTH_EPOCHS} epochs; "
-            "lower lr_g or adv_weight, or start again with another seed.",
-            stacklevel=3,
-        )
-
-
 def save_epoch(state: dict, improved: bool, ckpt_dir: Path, g: GModel, fixed: list, config: TrainConfig) -> None:
     """After an epoch: last.pt; best.pt when the validation IoU is the best yet (`improved`);
     every `sample_every` epochs (and at the last) a picture of the fixed validation predictions."""
-    save_checkpoint(state, ckpt_dir / "last.pt")
+    save_checkpoint(state, ckpt_dir / LAST_CHECKPOINT)
     if improved:
-        save_checkpoint(state, ckpt_dir / "best.pt")
+        save_checkpoint(state, ckpt_dir / BEST_CHECKPOINT)
     epoch = state["epoch"]
     if config.sample_every and (epoch % config.sample_every == 0 or epoch == config.epochs):
         save_samples(g, *fixed, ckpt_dir / "samples" / f"epoch_{epoch:03d}.png")
@@ -179,25 +183,6 @@ def train_epoch(
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
     row |= {f"val_{key}": value for key, value in val.items()} | {"seconds": time.perf_counter() - start}
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
-
-
-def game_report(history: list[dict]) -> str:
-    """How the game between D and G went, in words and the run's own numbers: D's loss against
-    log 2 = 0.69 (a D that cannot tell), and its mean scores of real and of G's cut-outs."""
-    first, last = history[0], history[-1]
-    low = min(row["loss_d"] for row in history)
-    verdict = (
-        "D won outright: G learnt nothing from it at the end"
-        if last["loss_d"] < 0.1
-        else "D never won outright: its loss stayed well above 0, so G kept getting a gradient from it"
-        if low > 0.3
-        else "D came close to winning at times, then G caught up"
-    )
-    return (
-        f"D's loss: {first['loss_d']:.2f} at epoch {first['epoch']} (log 2 = 0.69: it cannot tell), lowest "
-        f"{low:.2f}, {last['loss_d']:.2f} at epoch {last['epoch']}. It scored real cut-outs {last['d_real']:.2f} and "
-        f"G's {last['d_fake']:.2f} on average in the last epoch (0.5 and 0.5: it cannot tell them apart). {verdict}."
-    )
 
 
 def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig) -> dict[str, float]:

@@ -23,8 +23,8 @@ from torchmetrics.functional.classification import binary_jaccard_index
 from torchmetrics.image import PeakSignalNoiseRatio
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
-from .backgrounds import over
-from .images import border_matte
+from ..data.images import border_matte, over
+from ..settings import EVAL_BATCH
 
 # The fixed background of the composite PSNR: a mid grey-green no sample background is tuned to.
 COMPOSITE_BACKGROUND = (0.4, 0.6, 0.4)
@@ -229,7 +229,7 @@ class Scores:
 
 
 @torch.no_grad()
-def per_image_scores(dataset, generator: torch.nn.Module | None = None, batch_size: int = 32) -> Scores:
+def per_image_scores(dataset, generator: torch.nn.Module | None = None, batch_size: int = EVAL_BATCH) -> Scores:
     """The `Scores` of each image of `dataset` for `generator`'s alpha, or for the colour-threshold
     baseline when `generator` is None."""
     device = next(generator.parameters()).device if generator is not None else torch.device("cpu")

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .datastats import AlphaStats
-from .images import open_image
-from .inference import cut_out, get_generator
-from .metrics import baseline_alpha, gradient_error, per_image_iou_mae, predict_alpha, sad_error
-from .photos import PHOTOS, load_photos
+from ..data.images import open_image
+from ..data.photos import PHOTOS, load_photos
+from ..data.stats import AlphaStats
+from ..evaluation.metrics import baseline_alpha, gradient_error, per_image_iou_mae, predict_alpha, sad_error
+from ..export.inference import cut_out, get_generator
 
 
 def checkerboard(height: int, width: int, square: int = 8) -> np.ndarray:

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .images import over
+
 PHOTO_SHARE = 0.7  # of the backgrounds, the share cut from real photos; the rest are textures
 BLUR_LEVELS = (0.0, 0.0, 0.0, 0.012, 0.025, 0.04)  # Gaussian sigmas, of the picture's side, one drawn for each
 
@@ -130,13 +132,6 @@ def _textures(n: int, size: int, generator: torch.Generator | None) -> torch.Ten
     a, b = torch.rand(n, 3, 1, 1, generator=generator), torch.rand(n, 3, 1, 1, generator=generator)
     grain = torch.randn(n, 1, size, size, generator=generator) * _rand(n, 0, 0.04, generator).view(n, 1, 1, 1)
     return (a + (b - a) * t + grain).clamp(0, 1)
-
-
-def over(cutout: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """RGBA cut-outs (n, 4, H, W) over backgrounds (n, 3, H, W), or over one colour (1, 3, 1, 1):
-    alpha x colour + (1 - alpha) x background. What a cut-out looks like where it is used."""
-    alpha = cutout[:, 3:]
-    return alpha * cutout[:, :3] + (1 - alpha) * background
 
 
 def paste(cutout: torch.Tensor, background: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

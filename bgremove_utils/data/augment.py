@@ -1,30 +1,19 @@
-"""Joint augmentation: the same random flip and crop for a photo and its cut-out, one picture at
-a time with torchvision's v2 transforms, or a whole batch at once.
+"""Joint augmentation of a batch: the same random flip and crop for each photo and its cut-out,
+a different one for each picture of the batch, in one resampling.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import RandomResizedCrop, v2
+from torchvision.transforms import RandomResizedCrop
 
 CROP_SCALE, CROP_RATIO = (0.5, 1.0), (0.75, 1.33)  # RandomResizedCrop's area fraction and aspect ratio
 
 
-def joint_augmentation(image_size: int) -> v2.Transform:
-    """The same random flip and crop for photo and cut-out (both wrapped as tv_tensors.Image:
-    a Mask would be resized with nearest neighbour and lose the soft matte)."""
-    return v2.Compose(
-        [
-            v2.RandomHorizontalFlip(),
-            v2.RandomResizedCrop(image_size, scale=CROP_SCALE, ratio=CROP_RATIO, antialias=True),
-        ]
-    )
-
-
 def augment_batch(images: torch.Tensor) -> torch.Tensor:
-    """`joint_augmentation` for a whole batch (B, C, S, S) in one call, with its own flip and crop
-    for each picture: v2 transforms draw one set of parameters per call, so here torchvision's
+    """A random horizontal flip and crop (RandomResizedCrop's) of each picture of a batch (B, C, S, S),
+    resized back to S: torchvision's v2 transforms draw one set of parameters per call, so here torchvision's
     RandomResizedCrop draws each crop and one `grid_sample` resamples them all (bilinear; crops
     are never larger than the picture, so nothing is shrunk and nothing aliases). Channels are
     moved together: stack photo and cut-out along C to keep them aligned."""

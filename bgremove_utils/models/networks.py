@@ -4,34 +4,12 @@ and a conditional residual discriminator `DModel` that scores patches of a candi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-
-def setting(default, help: str, **meta):
-    """A config field with its help text, written once: the CLI's flags are made from these."""
-    return field(default=default, metadata={"help": help, **meta})
-
-
-@dataclass(frozen=True)
-class GConfig:
-    """The generator's shape, and the size of the pictures it sees: kept on the model as
-    `model.config` and in every checkpoint, from which `load_generator` rebuilds it."""
-
-    image_size: int = setting(64, "side of the square pictures the networks see, in pixels", positive=True)
-    base_channels: int = setting(32, "generator: channels of its first layer, doubled at each level", positive=True)
-    max_channels: int = setting(128, "generator: most channels of any layer", positive=True)
-    depth: int = setting(4, "generator: encoder blocks, each halving the size", positive=True)
-
-
-@dataclass(frozen=True)
-class DConfig:
-    """The discriminator's shape: kept on the model as `model.config` and in every checkpoint."""
-
-    d_channels: int = setting(32, "discriminator: channels of its first layer", positive=True)
-    d_down: int = setting(3, "discriminator: blocks halving the size (its map: image_size / 2**d_down)", positive=True)
+from ..settings import DConfig, GConfig
 
 
 def norm_layer(channels: int) -> nn.Module:
@@ -170,44 +148,3 @@ class DModel(nn.Module):
 
     def forward(self, photo: torch.Tensor, pasted: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([photo, pasted], dim=1))
-
-
-def receptive_field(model: nn.Module) -> int:
-    """How many input pixels across each output value sees through the model's convolutions, in
-    the order they run (instance norm's statistics, which see the whole picture, aside)."""
-    field, step = 1, 1
-    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
-        field += (conv.kernel_size[0] - 1) * conv.dilation[0] * step
-        step *= conv.stride[0]
-    return field
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def trace_shapes(model: nn.Module, *inputs: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
-    """Run `model` on `inputs` and return (name, block type, output shape) of each of its parts,
-    in the order they ran. The parts are the model's children, with the items of a ModuleList
-    (`downs.0`, `downs.1`, ...) and of a Sequential that is the model's only child (`net.0`, ...)."""
-    children = list(model.named_children())
-    parts = []
-    for name, child in children:
-        if isinstance(child, nn.ModuleList) or (isinstance(child, nn.Sequential) and len(children) == 1):
-            parts += [(f"{name}.{i}", item) for i, item in child.named_children()]
-        else:
-            parts.append((name, child))
-    shapes: list[tuple[str, str, tuple[int, ...]]] = []
-
-    def record(name: str):
-        return lambda module, _inputs, out: shapes.append((name, type(module).__name__, tuple(out.shape)))
-
-    hooks = [part.register_forward_hook(record(name)) for name, part in parts]
-    try:
-        with torch.no_grad():
-            model(*inputs)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return shapes

@@ -1,0 +1,1 @@
+"""How good a matte is: the metrics, the trivial baseline, the tables."""

@@ -1,0 +1,1 @@
+"""Cutting out pictures with a trained generator: RGBA PNGs at the photo's own resolution."""

@@ -1,0 +1,86 @@
+"""Checkpoint files: one dict per file (both networks, the config and, from training, everything a run
+needs to resume; see training/state.py), written atomically so that a crash leaves a loadable file;
+and `load_generator`, all that inference needs from one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from ..files import atomic_write
+from ..paths import default_checkpoint_dir
+from ..settings import BEST_CHECKPOINT, GConfig, TrainConfig
+from .networks import GModel
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """torch.save `state` atomically and synced to the disk (`files.atomic_write`): at any moment
+    `path` is either the previous checkpoint or the complete new one, even after a power cut."""
+    with atomic_write(path, sync=True) as handle:
+        torch.save(state, handle)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint dict, or raise one CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no checkpoint there; train first (python -m bgremove_utils train) or pass another path."
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # truncated or corrupt: RuntimeError, EOFError, UnpicklingError, BadZipFile...
+        why = (str(exc).splitlines() or [""])[0][:120]
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint, damaged or of another program ({type(exc).__name__}: {why}); "
+            "delete it and train again."
+        ) from None
+    if not isinstance(state, dict) or "generator" not in state or "config" not in state:
+        raise CheckpointError(f"{path}: not a bgremove_utils checkpoint (no generator or config in it).")
+    return state
+
+
+def strip_ddp_prefix(state_dict: dict) -> dict:
+    """Keys without DistributedDataParallel's `module.` prefix, so any checkpoint loads plainly."""
+    return {k.removeprefix("module."): v for k, v in state_dict.items()}
+
+
+def load_state(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike, what: str) -> None:
+    """`model.load_state_dict`, with a mismatch reported as a CheckpointError naming the file."""
+    try:
+        model.load_state_dict(strip_ddp_prefix(state_dict))
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:  # wrong shapes or names, or not a state dict
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise CheckpointError(
+            f"{path}: its {what} was made with another model configuration ({first}); "
+            "train with the same settings, or start afresh in another checkpoint_dir."
+        ) from None
+
+
+def saved_config(state: dict, path: str | os.PathLike) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (also from a checkpoint of before the config
+    had parts), or a CheckpointError when it does not say what generator it holds."""
+    config = state["config"]
+    g = config.get("g", config) if isinstance(config, dict) else None  # flat, before the parts
+    if not isinstance(g, dict) or not {f.name for f in fields(GConfig)} <= set(g):
+        raise CheckpointError(
+            f"{path}: its config lacks a usable model setting (the generator's {', '.join(asdict(GConfig()))}); "
+            "it was not written by this course's train(): train again."
+        )
+    return TrainConfig.from_dict(config)
+
+
+def load_generator(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> GModel:
+    """The trained GModel of a checkpoint (default: <project>/checkpoints/best.pt), in eval mode,
+    rebuilt from the config saved beside its weights. `generator` and `config` are enough."""
+    path = Path(path) if path is not None else default_checkpoint_dir() / BEST_CHECKPOINT
+    state = load_checkpoint(path)
+    model = GModel(saved_config(state, path).g)
+    load_state(model, state["generator"], path, "generator")
+    return model.to(device).eval()

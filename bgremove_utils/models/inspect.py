@@ -1,0 +1,49 @@
+"""Looking inside a network: its parameter count, how far each output sees (receptive field), and
+the shape after each block, as notebook 2 shows them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def receptive_field(model: nn.Module) -> int:
+    """How many input pixels across each output value sees through the model's convolutions, in
+    the order they run (instance norm's statistics, which see the whole picture, aside)."""
+    field, step = 1, 1
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
+        field += (conv.kernel_size[0] - 1) * conv.dilation[0] * step
+        step *= conv.stride[0]
+    return field
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def trace_shapes(model: nn.Module, *inputs: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Run `model` on `inputs` and return (name, block type, output shape) of each of its parts,
+    in the order they ran. The parts are the model's children, with the items of a ModuleList
+    (`downs.0`, `downs.1`, ...) and of a Sequential that is the model's only child (`net.0`, ...)."""
+    children = list(model.named_children())
+    parts = []
+    for name, child in children:
+        if isinstance(child, nn.ModuleList) or (isinstance(child, nn.Sequential) and len(children) == 1):
+            parts += [(f"{name}.{i}", item) for i, item in child.named_children()]
+        else:
+            parts.append((name, child))
+    shapes: list[tuple[str, str, tuple[int, ...]]] = []
+
+    def record(name: str):
+        return lambda module, _inputs, out: shapes.append((name, type(module).__name__, tuple(out.shape)))
+
+    hooks = [part.register_forward_hook(record(name)) for name, part in parts]
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes

@@ -1,0 +1,78 @@
+"""The state of a training run in a checkpoint: both networks, both optimizers, the AMP scaler, the
+learning-rate schedules, the epoch, the history, the config and every random number generator,
+so that a run killed at any moment resumes exactly from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.dataset import Loaders
+from ..errors import CheckpointError
+from ..models.checkpoint import load_checkpoint, load_state, saved_config
+from ..settings import TrainConfig
+from .gan import GAN
+
+
+def rng_state() -> dict:
+    """Every random number generator training touches, to resume exactly."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_state(
+    gan: GAN, schedulers: list, loaders: Loaders, config: TrainConfig, epoch: int, history: list, best_iou: float
+) -> dict:
+    """Everything a run needs to carry on exactly: what `save_checkpoint` writes each epoch."""
+    return {
+        "generator": gan.g.state_dict(),
+        "discriminator": gan.d.state_dict(),
+        "opt_g": gan.opt_g.state_dict(),
+        "opt_d": gan.opt_d.state_dict(),
+        "scaler": gan.scaler.state_dict(),
+        "schedulers": [s.state_dict() for s in schedulers],
+        "epoch": epoch,
+        "history": history,
+        "best_iou": best_iou,
+        "config": config.to_dict(),
+        "rng": rng_state(),
+        "loader_rng": loaders.train.generator.get_state() if loaders.train.generator is not None else None,
+    }
+
+
+def restore_training(path: Path, gan: GAN, loaders: Loaders, config: TrainConfig) -> tuple[list, float, int, list]:
+    """Load `path` into the networks, optimizers, scaler and RNGs; (history, best IoU, next epoch,
+    the learning-rate schedules' saved states, for `loop.one_cycle`)."""
+    state = load_checkpoint(path, map_location=gan.device)
+    saved = saved_config(state, path)
+    for part in ("g", "d"):  # the networks' shapes must be the same; anything else may change
+        ours, theirs = asdict(getattr(config, part)), asdict(getattr(saved, part))
+        for key in (k for k in ours if ours[k] != theirs[k]):
+            raise CheckpointError(
+                f"{path}: made with {key}={theirs[key]}, this run has {key}={ours[key]}; "
+                "use the same settings to resume, or another checkpoint_dir to start afresh."
+            )
+    load_state(gan.g, state["generator"], path, "generator")
+    load_state(gan.d, state["discriminator"], path, "discriminator")
+    gan.opt_g.load_state_dict(state["opt_g"])
+    gan.opt_d.load_state_dict(state["opt_d"])
+    gan.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    if state.get("loader_rng") is not None and loaders.train.generator is not None:
+        loaders.train.generator.set_state(state["loader_rng"])
+    return state["history"], state["best_iou"], state["epoch"], state.get("schedulers", [])
