@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..paths import default_checkpoint_dir
+from ..settings import BEST_CHECKPOINT
 
 DRIVE = Path("/content/drive")
 DRIVE_CHECKPOINTS = DRIVE / "MyDrive" / "bgremove" / "checkpoints"
@@ -55,6 +56,6 @@ def upload_checkpoint(folder: Path) -> Path | None:
     if name is None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "best.pt").write_bytes(uploaded[name])
+    (folder / BEST_CHECKPOINT).write_bytes(uploaded[name])
     Path(name).unlink(missing_ok=True)  # the copy files.upload left in the working directory
-    return folder / "best.pt"
+    return folder / BEST_CHECKPOINT
