@@ -17,6 +17,7 @@ from .course.viz import predict_and_compare
 from .data.dataset import make_loaders, transfer_loader
 from .data.download import download_kaggle
 from .data.pairs import read_manifest
+from .data.real import HALVES, default_real_dir, real_loader
 from .data.sample import make_sample
 from .errors import BgRemoveError
 from .evaluation.metrics import evaluate, metrics_table
@@ -74,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help=f"default: checkpoints/{BEST_CHECKPOINT}")
     add_setting_flags(p, (*DATA_SOURCE, "device"))  # default: the data the checkpoint was trained on
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument(
+        "--real",
+        metavar="DIR",
+        help="also score real photographs with their masks (an L mask or an RGBA cut-out per stem) in DIR "
+        "(default: ../shared/real-val beside the project, when it is there; '' for none)",
+    )
+    p.add_argument(
+        "--real-half",
+        choices=HALVES,
+        default="report",
+        help="which half of the real photographs, split by a hash of each stem: choose (compare settings on it), "
+        "report (only report it, never tune to it) or all",
+    )
 
     p = commands.add_parser("predict", help="cut out one picture, or every picture of a folder, to RGBA PNG")
     p.add_argument("input", help="a picture or a folder of pictures")
@@ -142,8 +156,22 @@ def _cmd_evaluate(args) -> None:
     generator, loader = _load_split(args)
     size = generator.config.image_size
     splits = {args.split: loader, "transfer": transfer_loader(size)}
+    real = _real_folder(args.real)
+    if real is not None:
+        splits[f"real-{args.real_half}"] = real_loader(real, size, args.real_half)
     print(", ".join(f"{name}: {len(ld.dataset)} pictures" for name, ld in splits.items()) + f", at {size} px")
     print(metrics_table({name: evaluate(generator, ld) for name, ld in splits.items()}))
+
+
+def _real_folder(given: str | None) -> Path | None:
+    """The folder of real photographs to score: the one given ('' for none), else the default when
+    it is there; when it is not, one line says so."""
+    if given is not None:
+        return Path(given) if given else None
+    if default_real_dir().is_dir():
+        return default_real_dir()
+    print(f"No real photographs at {default_real_dir()}: scoring the sample's splits only (--real DIR names one).")
+    return None
 
 
 def _cmd_predict(args) -> None:

@@ -7,6 +7,7 @@ from bgremove_utils.data.augment import augment_batch
 from bgremove_utils.data.dataset import PairedImageDataset, make_loaders
 from bgremove_utils.data.images import cutout_alpha
 from bgremove_utils.data.pairs import detect_folders, find_pairs
+from bgremove_utils.data.real import real_half, real_loader
 from bgremove_utils.errors import DataError
 
 
@@ -77,6 +78,36 @@ def test_rgb_target_on_a_plain_background_gets_an_estimated_matte(tmp_path):
     _, target = PairedImageDataset([(tmp_path / "y.jpg", tmp_path / "y.png")], image_size=32)[0]
     assert target[3, 15, 15] == 1.0 and target[3, 2, 2] == 0.0
     assert abs(target[3].mean().item() - (10 * 20) / (32 * 32)) < 0.01
+
+
+def test_a_grey_mask_is_the_alpha_itself_and_the_colours_are_the_photos(tmp_path):
+    photo = np.zeros((32, 32, 3), np.uint8)
+    photo[..., 0] = 200  # a red photo whose object is a dark-grey square on grey: no border colour to key on
+    Image.fromarray(photo).save(tmp_path / "m.png")  # PNG: no JPEG noise in the colours compared below
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:24, 8:24] = 255
+    mask[8:24, 24] = 100  # a soft edge, kept as it is
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(mask, "L").save(tmp_path / "masks" / "m.png")
+    _, target = PairedImageDataset([(tmp_path / "m.png", tmp_path / "masks" / "m.png")], image_size=32)[0]
+    torch.testing.assert_close(target[3], torch.from_numpy(mask).float() / 255)
+    torch.testing.assert_close(target[:3], torch.from_numpy(photo).permute(2, 0, 1).float() / 255)
+
+
+def test_real_photographs_split_in_two_halves_by_stem_whatever_the_order(tmp_path):
+    stems = [f"portrait_{i:03d}" for i in range(40)]
+    halves = {stem: real_half(stem) for stem in stems}
+    assert set(halves.values()) == {"choose", "report"}
+    assert {stem: real_half(stem) for stem in reversed(stems)} == halves  # by the stem alone
+    for folder in ("inputs", "targets"):
+        (tmp_path / folder).mkdir()
+    for stem in stems[:6]:
+        _photo(tmp_path / "inputs" / f"{stem}.jpg", size=(16, 16))
+        Image.fromarray(np.full((16, 16), 255, np.uint8), "L").save(tmp_path / "targets" / f"{stem}.png")
+    found = {half: [p.stem for p, _ in real_loader(tmp_path, 16, half).dataset.pairs] for half in ("choose", "report")}
+    assert sorted(found["choose"] + found["report"]) == stems[:6]
+    assert all(halves[stem] == half for half, names in found.items() for stem in names)
+    assert len(real_loader(tmp_path, 16, "all").dataset) == 6
 
 
 def test_joint_augmentation_keeps_photo_and_target_aligned(tmp_path):

@@ -13,13 +13,15 @@ from bgremove_utils.evaluation.metrics import (
     evaluate,
     gradient_error,
     gradient_magnitude,
+    hole_count,
+    hole_error,
     matte_metrics,
     metrics_table,
     per_image_matting_errors,
     sad_error,
 )
 
-KEYS = {"iou", "mae", "psnr", "sad", "mse", "grad", "conn"}
+KEYS = {"iou", "mae", "psnr", "sad", "mse", "grad", "conn", "holes"}
 
 
 def _matte(rows) -> torch.Tensor:
@@ -175,6 +177,26 @@ def test_metrics_accumulated_over_uneven_batches_equal_the_mean_over_pictures():
         assert totals[name] == pytest.approx(np.mean(values), rel=1e-5), name
 
 
+def test_holes_are_background_components_enclosed_by_the_object_not_those_at_the_border():
+    ring = _matte(
+        [
+            [0, 0, 0, 0, 0, 0, 0],
+            [0, 1, 1, 1, 1, 1, 0],
+            [0, 1, 0, 1, 0, 1, 0],  # two holes, one pixel each
+            [0, 1, 1, 1, 1, 1, 0],
+            [0, 0, 0, 0, 0, 0, 0],
+        ]
+    )
+    cup = ring.clone()
+    cup[..., 2, 5:] = 0  # the right-hand hole opened to the outside: a bay, not a hole
+    soft = ring * 0.6  # alpha 0.6: still the object (at 0.5)
+    empty = torch.zeros_like(ring)  # no object: no hole; nor does a background touching the border count
+    diagonal = _matte([[1, 1, 1, 1], [1, 0, 1, 1], [1, 1, 0, 1], [1, 1, 1, 1]])  # 4-connectivity: two holes
+    assert hole_count(torch.cat([ring, cup, soft, empty])).tolist() == [2, 1, 2, 0]
+    assert hole_count(diagonal).tolist() == [2]
+    assert hole_error(torch.cat([cup, empty]), torch.cat([ring, ring])).tolist() == [1.0, 2.0]
+
+
 def test_a_perfect_prediction_scores_zero_error_on_every_metric():
     loader = [_batch(_soft_mattes(3, seed=3)), _batch(_soft_mattes(2, seed=4))]
     results = evaluate(_Oracle(), loader)
@@ -182,17 +204,17 @@ def test_a_perfect_prediction_scores_zero_error_on_every_metric():
     assert set(results["model"]) == set(results["baseline"]) == KEYS
     model, baseline = results["model"], results["baseline"]
     assert model["iou"] == 1.0 and model["psnr"] == float("inf")
-    assert [model[k] for k in ("mae", "sad", "mse", "grad", "conn")] == [0.0] * 5
+    assert [model[k] for k in ("mae", "sad", "mse", "grad", "conn", "holes")] == [0.0] * 6
     assert min(baseline[k] for k in ("mae", "sad", "mse", "grad", "conn")) > 0
 
 
-def test_the_metrics_table_shows_all_seven_metrics_and_their_units_for_each_split():
-    row = dict(iou=0.9, mae=0.02, psnr=30.0, sad=81.94, mse=0.0051, grad=3.21, conn=60.25)
+def test_the_metrics_table_shows_all_eight_metrics_and_their_units_for_each_split():
+    row = dict(iou=0.9, mae=0.02, psnr=30.0, sad=81.94, mse=0.0051, grad=3.21, conn=60.25, holes=0.5)
     results = {"model": row, "baseline": {k: v * 2 for k, v in row.items()}}
     header, model, baseline, transfer, _ = metrics_table({"test": results, "transfer": results}).splitlines()
-    assert header.split()[:7] == ["IoU", "MAE", "PSNR", "SAD", "MSE", "Grad", "Conn"]
+    assert header.split()[:8] == ["IoU", "MAE", "PSNR", "SAD", "MSE", "Grad", "Conn", "Holes"]
     assert "sums over a picture, mean over pictures" in header
-    assert model.split() == ["test", "model", "0.900", "0.020", "30.00", "81.9", "0.0051", "3.21", "60.2"]
+    assert model.split() == ["test", "model", "0.900", "0.020", "30.00", "81.9", "0.0051", "3.21", "60.2", "0.50"]
     assert float(baseline.split()[5]) == pytest.approx(163.9) and transfer.split()[:2] == ["transfer", "model"]
 
 

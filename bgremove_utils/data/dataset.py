@@ -28,11 +28,15 @@ from .sample import make_transfer
 
 
 def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pair decoded and resized: photo (3, S, S) and cut-out RGBA (4, S, S), both uint8."""
-    x = open_image(photo, "RGB").resize((image_size, image_size), Image.BILINEAR)
-    target = open_image(cutout, None)
-    if target.mode != "RGBA":  # a cut-out on a plain background: estimate its matte
-        target = Image.merge("RGBA", (*target.split(), Image.fromarray(cutout_alpha(target))))
+    """One pair decoded and resized: photo (3, S, S) and cut-out RGBA (4, S, S), both uint8. The
+    cut-out may be RGBA, RGB on a plain background (its matte estimated) or a grey mask (L: the
+    alpha itself, the colours then the photo's)."""
+    source = open_image(photo, "RGB")
+    x = source.resize((image_size, image_size), Image.BILINEAR)
+    target = open_image(cutout, "cutout")
+    if target.mode != "RGBA":
+        colours = source.resize(target.size, Image.BILINEAR) if target.mode == "L" else target
+        target = Image.merge("RGBA", (*colours.split(), Image.fromarray(cutout_alpha(target))))
     y = target.resize((image_size, image_size), Image.BILINEAR)
     return pil_to_tensor(x), pil_to_tensor(y)
 

@@ -34,11 +34,11 @@ def border_matte(rgb: torch.Tensor, low: float, high: float) -> torch.Tensor:
 
 
 def cutout_alpha(cutout: Image.Image, low: float = 12.0, high: float = 40.0) -> np.ndarray:
-    """The matte (H, W) uint8 of a cut-out: its alpha channel when it has one (RGBA), else, for an
-    RGB cut-out saved on a plain background, `border_matte` with `low` and `high` on the 0-255
-    scale, which keeps anti-aliased edges soft."""
-    if cutout.mode == "RGBA":
-        return np.asarray(cutout.getchannel("A"))
+    """The matte (H, W) uint8 of a cut-out: its alpha channel when it has one (RGBA), a grey mask
+    itself (L, 255: the object), else, for an RGB cut-out saved on a plain background,
+    `border_matte` with `low` and `high` on the 0-255 scale, which keeps anti-aliased edges soft."""
+    if cutout.mode in ("RGBA", "L"):
+        return np.asarray(cutout.getchannel(cutout.mode[-1]))
     rgb = pil_to_tensor(cutout.convert("RGB")).float()[None]  # (1, 3, H, W), 0-255
     return (border_matte(rgb, low, high)[0, 0].numpy() * 255 + 0.5).astype(np.uint8)
 
@@ -87,7 +87,8 @@ def _decode(path: Path) -> Image.Image:
 def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image:
     """Decode `path` fully, turn it upright by its EXIF orientation and convert it to `mode`:
     "RGB" (transparency flattened onto white), "RGBA", or None for whichever of the two the file
-    has. Any failure becomes an `ImageError` that names the file; the file is only read."""
+    has ("cutout": the same, but a grey mask stays "L"). Any failure becomes an `ImageError` that
+    names the file; the file is only read."""
     path = Path(path)
     try:
         image = _decode(path)
@@ -95,6 +96,8 @@ def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image
             image = _to_8bit(image)
         if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA", "RGBa", "La"):
             image = image.convert("RGBA")
+        if mode == "cutout":  # the target of a pair: a cut-out (RGBA or RGB), or a grey mask (L) kept as it is
+            mode = "L" if image.mode in ("1", "L") else None
         if mode is None:
             mode = "RGBA" if image.mode == "RGBA" else "RGB"
         if image.mode == "RGBA" and mode == "RGB":

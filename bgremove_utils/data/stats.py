@@ -29,7 +29,7 @@ def image_stats(paths: list[Path]) -> dict[str, Counter]:
 
 def read_alpha(path: str | os.PathLike) -> np.ndarray:
     """The matte (H, W) uint8 of the cut-out at `path` (`images.cutout_alpha`), as training reads it."""
-    return cutout_alpha(open_image(path, None))
+    return cutout_alpha(open_image(path, "cutout"))
 
 
 @dataclass

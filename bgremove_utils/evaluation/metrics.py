@@ -102,6 +102,26 @@ def _largest_components(mask: np.ndarray) -> np.ndarray:
     return mask & (size == size.reshape(len(mask), -1).max(1)[:, None, None])
 
 
+def hole_count(alpha: torch.Tensor) -> np.ndarray:
+    """How many holes each picture's object has, (B, 1, H, W) -> (B,) ints: the 4-connected
+    components of the background (alpha < 0.5) that do not touch the picture's border, so lie
+    wholly inside the object (a face with a hole in it, the gap under an arm)."""
+    background = alpha[:, 0].detach().float().cpu().numpy() < 0.5
+    counts = np.zeros(len(background), dtype=np.int64)
+    for i, picture in enumerate(background):
+        labels, n = ndimage.label(picture)
+        border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        counts[i] = n - np.count_nonzero(border)  # label 0 is the object, not a component
+    return counts
+
+
+def hole_error(pred_alpha: torch.Tensor, true_alpha: torch.Tensor) -> torch.Tensor:
+    """|holes of the prediction - holes of the truth| of each picture, (B, 1, H, W) -> (B,): a
+    whole-shape error that per-pixel metrics barely see (a hole costs a few pixels)."""
+    error = np.abs(hole_count(pred_alpha) - hole_count(true_alpha)).astype(np.float32)
+    return torch.from_numpy(error).to(pred_alpha.device)
+
+
 class PictureMean(Metric):
     """The mean over pictures of a per-picture error `fn(pred_alpha, true_alpha) -> (B,)`, as a
     torchmetrics Metric: its sum and count add up across batches and, under torchrun, processes."""
@@ -124,7 +144,7 @@ class PictureMean(Metric):
 
 
 def matte_metrics(device: torch.device | str = "cpu") -> _MatteMetrics:
-    """A fresh collection of the seven metrics; `update(pred_alpha, photo, true_rgba)`."""
+    """A fresh collection of the eight metrics; `update(pred_alpha, photo, true_rgba)`."""
     return _MatteMetrics().to(device)
 
 
@@ -138,13 +158,14 @@ class _MatteMetrics(torch.nn.Module):
         self.mse = MeanSquaredError()
         self.grad = PictureMean(gradient_error)
         self.conn = PictureMean(connectivity_error)
+        self.holes = PictureMean(hole_error)
 
     def update(self, pred_alpha: torch.Tensor, photo: torch.Tensor, target: torch.Tensor) -> None:
         """`pred_alpha` (B, 1, H, W); the colour comes from the photo, as in the RGBA export."""
         pred_alpha, true_alpha = pred_alpha.contiguous(), target[:, 3:].contiguous()
         self.iou.update(pred_alpha, (true_alpha >= 0.5).int())
         self.psnr.update(composite(photo, pred_alpha), composite(target[:, :3], true_alpha))
-        for metric in (self.mae, self.sad, self.mse, self.grad, self.conn):
+        for metric in (self.mae, self.sad, self.mse, self.grad, self.conn, self.holes):
             metric.update(pred_alpha, true_alpha)
 
     def compute(self) -> dict[str, float]:
@@ -176,8 +197,9 @@ def evaluate(
     model: torch.nn.Module | None, loader, device: torch.device | str | None = None, baseline: bool = True
 ) -> dict:
     """Metrics of `model` (a GModel, or None for the baseline alone) over every batch of `loader`:
-    {"model": {...}, "baseline": {...}}, each with iou, mae, psnr, sad, mse, grad, conn (SAD, Grad
-    and Conn per picture: sums over its pixels, averaged over pictures)."""
+    {"model": {...}, "baseline": {...}}, each with iou, mae, psnr, sad, mse, grad, conn, holes (SAD,
+    Grad and Conn per picture: sums over its pixels, averaged over pictures; holes: the mean
+    |holes(pred) - holes(true)|)."""
     if device is None:
         device = next(model.parameters()).device if model is not None else "cpu"
     results = {}
@@ -189,14 +211,14 @@ def evaluate(
 
 
 COLUMNS = (("IoU", "iou", ".3f"), ("MAE", "mae", ".3f"), ("PSNR", "psnr", ".2f"), ("SAD", "sad", ".1f"))
-COLUMNS += (("MSE", "mse", ".4f"), ("Grad", "grad", ".2f"), ("Conn", "conn", ".1f"))
+COLUMNS += (("MSE", "mse", ".4f"), ("Grad", "grad", ".2f"), ("Conn", "conn", ".1f"), ("Holes", "holes", ".2f"))
 
 
 def metrics_table(results: dict[str, dict]) -> str:
     """`evaluate`'s results of each split ({"test": ..., "transfer": ...}) as one plain-text table:
     a row for the model and one for the baseline of each split, IoU the first number of a row."""
     header = f"{'':20s}" + "".join(f"{title:>8s}" for title, _, _ in COLUMNS)
-    lines = [header + "  (SAD, Grad, Conn: sums over a picture, mean over pictures)"]
+    lines = [header + "  (SAD, Grad, Conn: sums over a picture, mean over pictures; Holes: mean |pred - true|)"]
     for split, rows in results.items():
         for who, m in rows.items():
             lines.append(f"{split:10s}{who:10s}" + "".join(f"{m[key]:8{fmt}}" for _, key, fmt in COLUMNS))
