@@ -49,6 +49,10 @@ class DConfig:
 
     d_channels: int = setting(24, "discriminator: channels of its first layer", positive=True)
     d_down: int = setting(3, "discriminator: blocks halving the size (its map: image_size / 2**d_down)", positive=True)
+    d_scales: int = setting(
+        1, "discriminator: how many scales it judges, each half the last (pix2pixHD's multi-scale D)", positive=True
+    )
+    d_spectral_norm: bool = setting(False, "discriminator: spectral normalisation of its convolutions (Miyato 2018)")
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,17 @@ class TrainConfig:
     )
     l1_weight: float = setting(100.0, "weight of the reconstruction terms (pix2pix's lambda)", positive=True)
     adv_weight: float = setting(1.0, "weight of the adversarial term (0: no GAN, reconstruction only)")
+    gan_loss: str = setting("bce", "the adversarial game's loss: bce, or hinge", choices=("bce", "hinge"))
+    r1_weight: float = setting(0.0, "gamma of the R1 penalty on D's gradient at true cut-outs (0: off)")
+    r1_every: int = setting(16, "lazy R1: applied every this many D steps, scaled up to match", positive=True)
+    fm_weight: float = setting(0.0, "weight of pix2pixHD's feature-matching term in G's loss (0: off)")
+    unlabelled: str | None = setting(
+        None, "photos without mattes whose cut-outs by G D judges too: a folder, or 'builtin' (the course's photos)"
+    )
+    unlabelled_batch: int = setting(
+        8, "unlabelled photos G cuts out for D at each step (with --unlabelled)", positive=True
+    )
+    ema_decay: float = setting(0.0, "exponential moving average of G's weights for validation and export (0: off)")
     amp: bool = setting(True, "mixed precision: float16 on CUDA, bfloat16 on CPUs with native bfloat16")
     seed: int = setting(0, "seed of the weights, the shuffling and the augmentations")
     device: str = setting("auto", "auto (CUDA, else Apple MPS, else CPU), cuda, cuda:1, mps or cpu")
@@ -246,6 +261,14 @@ def validate(config: TrainConfig) -> None:
             f"depth={depth}: too deep for image_size={size} (the bottleneck must be at "
             f"least 2x2 pixels); use depth <= {max(1, size.bit_length() - 2)}"
         )
+    coarsest = size // 2 ** (config.d.d_scales - 1)
+    if coarsest < 2**d_down:
+        raise ConfigError(
+            f"d_scales={config.d.d_scales}: its coarsest scale, {coarsest} px, is smaller than D's 2**d_down = "
+            f"{2**d_down} px; use fewer scales or a smaller d_down"
+        )
+    if not 0 <= config.ema_decay < 1:
+        raise ConfigError(f"ema_decay={config.ema_decay}: must be at least 0 (off) and below 1")
     if config.data.num_workers < 0:
         raise ConfigError(f"num_workers={config.data.num_workers}: must be 0 or more")
 

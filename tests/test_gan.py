@@ -6,9 +6,10 @@ import torch
 
 from bgremove_utils.data.images import over
 from bgremove_utils.errors import ConfigError
+from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.settings import make_config
 from bgremove_utils.training import hardware, loop
-from bgremove_utils.training.gan import GAN, train_step
+from bgremove_utils.training.gan import GAN, adversarial_share, train_step
 from bgremove_utils.training.hardware import amp_dtype, cpu_has_native_bf16
 from bgremove_utils.training.health import warn_if_unhealthy
 from bgremove_utils.training.loop import train
@@ -99,10 +100,10 @@ def test_no_health_warning_for_a_healthy_run_or_an_untrained_start_or_without_th
 def test_a_batch_too_large_for_the_gpu_is_one_clear_error_with_a_size_that_fits(tmp_path, tiny_loaders, monkeypatch):
     real_step = loop.train_step
 
-    def small_memory(photo, target, gan, config):
+    def small_memory(photo, target, gan, config, *args, **kwargs):
         if len(photo) // config.grad_accum > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_step(photo, target, gan, config)
+        return real_step(photo, target, gan, config, *args, **kwargs)
 
     monkeypatch.setattr(loop, "train_step", small_memory)
     args = {**TINY, "epochs": 1, "checkpoint_dir": str(tmp_path), "progress": False, "sample_every": 0}
@@ -117,3 +118,39 @@ def test_history_records_what_d_says_of_real_and_fake_cutouts(tmp_path, tiny_loa
     history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
     row = history[0]
     assert 0 < row["d_fake"] < 1 and 0 < row["d_real"] < 1 and row["loss_d"] > 0
+
+
+LEVERS = {
+    "lr_d": 2e-3,
+    "gan_loss": "hinge",
+    "r1_weight": 0.01,
+    "r1_every": 2,
+    "fm_weight": 1.0,
+    "d_scales": 2,
+    "d_spectral_norm": True,
+    "unlabelled": "builtin",
+    "unlabelled_batch": 4,
+    "ema_decay": 0.9,
+}
+
+
+def test_every_lever_of_the_game_trains_resumes_and_is_recorded(tmp_path, tiny_loaders, tiny_run):
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1, **LEVERS))
+    row = history[0]
+    assert row["adv_share"] > 0 and row["r1"] > 0 and row["g_fm"] > 0
+    assert 0 < row["d_unlabelled"] < 1 and 0 < row["d_bce"]
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["ema_averaged"] > 0  # best.pt and the export hold the average, the optimizer's weights beside it
+    trained, averaged = state["generator_trained"], state["generator"]
+    assert any(not torch.equal(trained[k], averaged[k]) for k in trained)
+    torch.testing.assert_close(load_generator(tmp_path / "last.pt").state_dict(), averaged)
+    history = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=2, **LEVERS))
+    assert [r["epoch"] for r in history] == [1, 2]
+
+
+def test_the_adversarial_share_is_the_ratio_of_the_pulls_on_gs_last_layer():
+    head = torch.ones(3, requires_grad=True)
+    weighted = {"adversarial": (0.1 * head).sum(), "reconstruction": (2.0 * head).sum()}
+    assert adversarial_share(weighted, head) == pytest.approx(0.05)
+    weighted["feature_matching"] = (0.3 * head).sum()  # D's features: D's pull too
+    assert adversarial_share(weighted, head) == pytest.approx(0.2)

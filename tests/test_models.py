@@ -1,12 +1,17 @@
+import math
+
 import pytest
 import torch
 
 from bgremove_utils.models import DModel, GModel, count_parameters, receptive_field, trace_shapes
 from bgremove_utils.training.losses import (
     EDGE_WEIGHT,
+    adversarial_loss,
     discriminator_loss,
     edge_band,
+    feature_matching_loss,
     generator_loss,
+    r1_penalty,
     reconstruction_losses,
 )
 
@@ -123,3 +128,49 @@ def test_receptive_field_of_the_discriminator_grows_with_each_block():
     assert receptive_field(DModel(d_down=1)) == 16
     assert receptive_field(DModel(d_down=3)) == 94  # wider than a 64-pixel picture: each patch sees it all
     assert receptive_field(torch.nn.Conv2d(3, 3, 5, dilation=2)) == 9
+
+
+def test_a_multi_scale_discriminator_gives_one_map_per_scale_and_its_layers_features():
+    d = DModel(d_channels=8, d_down=2, d_scales=3)
+    maps = d(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert [tuple(m.shape) for m in maps] == [(2, 1, 8, 8), (2, 1, 4, 4), (2, 1, 2, 2)]  # full, half, quarter size
+    features = d.features(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert len(features) == 3 and all(len(layers) == 5 for layers in features)  # Down, Res, Down, Res, Conv
+    assert "coarser" not in dict(DModel(d_channels=8).named_children())  # one scale: the layout of before
+
+
+def test_spectral_normalisation_bounds_each_convolution_of_the_discriminator():
+    d = DModel(d_channels=8, d_down=2, d_spectral_norm=True)
+    for _ in range(20):  # power iterations, one per forward pass in training mode
+        d(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [torch.linalg.matrix_norm(conv.weight.flatten(1), 2).item() for conv in convs]
+    assert len(convs) == 7 and max(norms) == pytest.approx(1.0, abs=0.05)
+
+
+def test_bce_and_hinge_losses_read_their_chance_value_and_average_over_scales():
+    chance = torch.zeros(2, 1, 4, 4)
+    assert discriminator_loss(chance, chance).item() == pytest.approx(math.log(2))
+    assert discriminator_loss(chance, chance, "hinge").item() == pytest.approx(1.0)
+    sure = torch.full((2, 1, 4, 4), 5.0)
+    assert discriminator_loss(sure, -sure, "hinge").item() == 0.0  # past the margin: nothing left to push
+    assert adversarial_loss(-sure, "hinge").item() == 5.0
+    two_scales = discriminator_loss([sure, chance], [-sure, chance])
+    assert two_scales.item() == pytest.approx((discriminator_loss(sure, -sure) + math.log(2)).item() / 2)
+
+
+def test_r1_is_the_squared_gradient_of_ds_logits_at_the_real_input():
+    linear = lambda photo, pasted: 2 * photo.sum((1, 2, 3), keepdim=True) - 3 * pasted.sum((1, 2, 3), keepdim=True)
+    photo, pasted = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    assert r1_penalty(linear, photo, pasted).item() == pytest.approx(48 * (4 + 9))  # 48 inputs each of photo, pasted
+    assert not photo.requires_grad  # the caller's tensors are left as they were
+
+
+def test_feature_matching_is_zero_for_the_truth_and_leaves_the_real_features_alone():
+    real = [[torch.rand(2, 4, 8, 8, requires_grad=True), torch.rand(2, 1, 4, 4)]]
+    assert feature_matching_loss(real, real).item() == 0.0
+    fake = [[(real[0][0].detach() + 0.5).requires_grad_(), torch.rand(2, 1, 4, 4)]]  # the logits (last) do not count
+    loss = feature_matching_loss(fake, real)
+    assert loss.item() == pytest.approx(0.5)
+    loss.backward()
+    assert fake[0][0].grad is not None and real[0][0].grad is None  # the truth is a target, not moved

@@ -38,6 +38,7 @@ from .health import warn_if_unhealthy
 from .state import restore_training, training_state
 
 WARMUP = 0.15  # of a one-cycle schedule's steps, the share that warms up (from 1/25 of the peak)
+SHARE_EVERY = 4  # the adversarial share of G's update is measured every this many steps (two small backwards)
 
 
 def one_cycle(optimizer: torch.optim.Optimizer, peak: float, steps: int, saved: dict | None = None) -> OneCycleLR:
@@ -123,13 +124,13 @@ def train(
         try:
             for epoch in range(start, config.epochs):
                 row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress)
-                row["val_alpha_spread"] = gan.g.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
+                row["val_alpha_spread"] = gan.generator.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
                 history.append(row)
                 improved, best_iou = row["val_iou"] > best_iou, max(best_iou, row["val_iou"])
                 if proc.is_main:
                     warn_if_unhealthy(history, config, warned)
                     state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
-                    save_epoch(state, improved, ckpt_dir, gan.g, fixed, config)
+                    save_epoch(state, improved, ckpt_dir, gan.generator, fixed, config)
                 proc.barrier()  # the checkpoint is complete before any process goes on
                 bar.update()
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou")})
@@ -164,7 +165,7 @@ def train_epoch(
     gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: list, epoch: int, proc: Process, progress: bool
 ) -> dict:
     """One pass over the training data, then validation: one history row (the same on every process)."""
-    start, sums, n, seen = time.perf_counter(), {}, 0, 0
+    start, sums, n, seen, shares = time.perf_counter(), {}, 0, 0, []
     proc.start_epoch(loaders.train, epoch, config.seed)
     start_peak(gan.device)
     gan.g.train()
@@ -172,24 +173,28 @@ def train_epoch(
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
         photo = photo.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
         target = target.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
-        for key, value in _step(photo, target, gan, config).items():
+        unlabelled = None if gan.unlabelled is None else gan.unlabelled.draw(config.unlabelled_batch).to(photo)
+        stats = _step(photo, target, gan, config, unlabelled, measure_share=n % SHARE_EVERY == 0)
+        if "adv_share" in stats:  # measured every SHARE_EVERY steps only
+            shares.append(stats.pop("adv_share"))
+        for key, value in stats.items():
             sums[key] = sums.get(key, 0.0) + value
         n, seen = n + 1, seen + len(photo)
         for scheduler in schedulers:
             scheduler.step()
-    means = proc.mean(sums, n)  # over every process's steps
+    means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
     proc.log_indices(loaders.train.sampler, seen, epoch)
-    val = evaluate(gan.g, loaders.val, gan.device, baseline=False)["model"]  # torchmetrics syncs across processes
+    val = evaluate(gan.generator, loaders.val, gan.device, baseline=False)["model"]  # synced across processes
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
     row |= {f"val_{key}": value for key, value in val.items()} | {"seconds": time.perf_counter() - start}
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
 
 
-def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig) -> dict[str, float]:
+def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, **kwargs) -> dict:
     """`train_step`; a batch that does not fit in the GPU's memory ends training with one clear
     error that says which batch size fits (found by trying smaller ones, in one part each)."""
     try:
-        return train_step(photo, target, gan, config)
+        return train_step(photo, target, gan, config, *args, **kwargs)
     except torch.OutOfMemoryError:
         free_cached()
         one_part = replace(config, grad_accum=1)

@@ -40,7 +40,9 @@ def training_state(
 ) -> dict:
     """Everything a run needs to carry on exactly: what `save_checkpoint` writes each epoch."""
     return {
-        "generator": gan.g.state_dict(),
+        "generator": gan.generator.state_dict(),  # what is validated and exported: G's moving average, if any
+        "generator_trained": gan.g.state_dict() if gan.ema is not None else None,  # the weights the optimizer moves
+        "ema_averaged": int(gan.ema.n_averaged) if gan.ema is not None else 0,
         "discriminator": gan.d.state_dict(),
         "opt_g": gan.opt_g.state_dict(),
         "opt_d": gan.opt_d.state_dict(),
@@ -67,7 +69,11 @@ def restore_training(path: Path, gan: GAN, loaders: Loaders, config: TrainConfig
                 f"{path}: made with {key}={theirs[key]}, this run has {key}={ours[key]}; "
                 "use the same settings to resume, or another checkpoint_dir to start afresh."
             )
-    load_state(gan.g, state["generator"], path, "generator")
+    trained = state.get("generator_trained")
+    load_state(gan.g, trained if trained is not None else state["generator"], path, "generator")
+    if gan.ema is not None and trained is not None:  # the average goes on from where it was
+        load_state(gan.ema.module, state["generator"], path, "generator's average")
+        gan.ema.n_averaged.fill_(state.get("ema_averaged", 0))
     load_state(gan.d, state["discriminator"], path, "discriminator")
     gan.opt_g.load_state_dict(state["opt_g"])
     gan.opt_d.load_state_dict(state["opt_d"])
