@@ -80,6 +80,8 @@ def write_problem(exc: BaseException, path: str | os.PathLike, needed: int = 0) 
     if code in LOCKED:
         what = "the file system is read-only" if code == errno.EROFS else "no permission to write there"
         return f"{what}: choose another folder, or make this one writable"
+    if code in (errno.ENOTDIR, errno.EEXIST) and not Path(path).parent.is_dir():
+        return "a part of its folder's path is a file, not a folder: choose another folder"
     if short:  # a write that came up short with room to spare: an I/O error of the disk, or of the network
         first = (str(exc).splitlines() or [""])[0][:100]
         return f"the write came up short ({first}){space}: check the disk, or choose another folder"

@@ -83,7 +83,8 @@ def _out_of_bounds(losses: dict[str, float], first: dict[str, float] | None, con
         if not math.isfinite(value):
             return f"{name} loss is {value}"
         if value > DIVERGED_FACTOR * max(level, 1e-3):
-            return f"{name} loss is {value:.3g}, over {DIVERGED_FACTOR:g} times its first level ({level:.3g})"
+            began = f", it began at {first[key]:.3g}" if first and math.isfinite(first[key]) else ""
+            return f"{name} loss is {value:.3g}{began}"
     return None
 
 

@@ -101,10 +101,8 @@ def acquire(folder: Path) -> dict:
                     print(f"Taking over {lock}: its run (pid {holder['pid']}) is gone.")
                     lock.unlink(missing_ok=True)
         raise _in_use(folder, _read_lock(lock) or {})
-    except OSError as exc:
-        problem = write_problem(exc, lock)
-        if problem is None:
-            raise
+    except OSError as exc:  # the folder cannot be made or written: said now, not after an epoch of training
+        problem = write_problem(exc, lock) or f"{exc.strerror or exc}: choose another folder"
         raise CheckpointError(f"cannot write in {folder}: {problem}") from None
 
 

@@ -96,7 +96,10 @@ def train(
     `train(profile="quick", epochs=3, checkpoint_dir="ckpt")`. Checkpoints go to
     `checkpoint_dir/last.pt` every epoch and `best.pt` on the best validation IoU; `resume=True`
     carries on from `last.pt`. Ctrl-C stops cleanly and returns the history so far. Under
-    torchrun, each process trains on its part of the data and only rank 0 writes."""
+    torchrun, each process trains on its part of the data and only rank 0 writes.
+    Failing safely: losses that diverge stop the run within the epoch (DivergenceError), before
+    a diverged model is saved; a second run on the same checkpoint_dir is refused, and a full
+    disk stops the run, each with one CheckpointError that says what to do."""
     with distributed.quiet_unless_main():  # under torchrun, each message once (from rank 0)
         config = make_config(profile, **overrides) if config is None else with_settings(config, **overrides)
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
@@ -196,8 +199,8 @@ def _what_to_do(config: TrainConfig, ckpt_dir: Path, history: list[dict]) -> str
     rates = f"lower lr_g / lr_d (--lr-g / --lr-d, now {config.lr_g:g} / {config.lr_d:g}) and train again"
     if not history:
         return f"{rates}; no checkpoint was written"
-    last = ckpt_dir / LAST_CHECKPOINT
-    return f"{rates}, or --resume from the last good checkpoint, {last} (epoch {history[-1]['epoch']})"
+    last = f"{ckpt_dir / LAST_CHECKPOINT} (epoch {history[-1]['epoch']})"
+    return f"{rates}, or --resume with lower rates from the last good checkpoint, {last}; best.pt was kept"
 
 
 def train_epoch(
