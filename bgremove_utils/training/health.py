@@ -94,7 +94,7 @@ def diverged(history: list[dict], config: TrainConfig) -> str | None:
     step by step. What `ensure_checkpoint` reads to refuse a checkpoint of a diverged run."""
     first = history[0] if history else None
     for row in history:
-        problem = _out_of_bounds(row, first, config)
+        problem = _out_of_bounds(row, first if row is not first else None, config)
         if problem:
             return f"epoch {row['epoch']}: {problem}"
     return None
