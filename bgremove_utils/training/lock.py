@@ -25,7 +25,8 @@ def _write_lock(path: Path) -> dict:
     """Create `path` if nobody has (os.open with O_CREAT | O_EXCL: atomic, also on NFS v3+) and
     write this run's pid, host and start into it; FileExistsError when another run holds it."""
     mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "token": uuid.uuid4().hex}
-    mine["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
+    program = "python -m bgremove_utils" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
+    mine["command"] = " ".join([program, *sys.argv[1:]])[:200]  # for a person who opens the file
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     try:
         with os.fdopen(fd, "w") as handle:
