@@ -118,6 +118,9 @@ def test_a_history_says_whether_its_run_diverged():
     # The run: G's and D's loss 2.4e13 from epoch 1 on, best.pt written from the diverged model
     assert diverged([{"epoch": 1, **stats(2.4e13, 2.4e13)}], config).startswith("epoch 1: G's loss is 2.4e+13")
     assert diverged([*sane, {"epoch": 4, **stats(float("nan"))}], config) == "epoch 4: G's loss is nan"
+    watch = DivergenceWatch(config, sane)  # an epoch's mean, out of bounds without 3 such steps in a row
+    assert watch.check_epoch({"epoch": 4, **stats(80.0, 0.5)}) is None
+    assert watch.check_epoch({"epoch": 4, **stats(80.0, 900.0)}) == "epoch 4: D's loss is 900, it began at 0.7"
 
 
 def test_ensure_checkpoint_refuses_a_checkpoint_of_a_diverged_run(tmp_path, tiny_loaders, tiny_run, capsys):

@@ -79,12 +79,13 @@ def _out_of_bounds(losses: dict[str, float], first: dict[str, float] | None, con
         value = losses.get(key)
         if value is None:  # a history of before this loss was recorded
             continue
-        level = min(abs(first[key]), scale[key]) if first else scale[key]
+        began = first.get(key) if first else None
+        began = began if began is not None and math.isfinite(began) else None  # a history that began diverged
+        level = min(abs(began), scale[key]) if began is not None else scale[key]
         if not math.isfinite(value):
             return f"{name} loss is {value}"
         if value > DIVERGED_FACTOR * max(level, 1e-3):
-            began = f", it began at {first[key]:.3g}" if first and math.isfinite(first[key]) else ""
-            return f"{name} loss is {value:.3g}{began}"
+            return f"{name} loss is {value:.3g}" + (f", it began at {began:.3g}" if began is not None else "")
     return None
 
 
@@ -117,3 +118,9 @@ class DivergenceWatch:
         problem = _out_of_bounds(losses, self.first, self.config)
         self.in_a_row = self.in_a_row + 1 if problem else 0
         return problem if self.in_a_row >= DIVERGED_STEPS else None
+
+    def check_epoch(self, row: dict) -> str | None:
+        """The same bounds on an epoch's mean losses: a run out of bounds at times, never for
+        DIVERGED_STEPS steps in a row (or in an epoch of fewer steps), is caught here."""
+        problem = _out_of_bounds(row, self.first, self.config)
+        return f"epoch {row['epoch']}: {problem}" if problem else None

@@ -38,7 +38,7 @@ from . import distributed
 from .distributed import Process
 from .gan import GAN, train_step
 from .hardware import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
-from .health import DivergenceWatch, diverged, warn_if_unhealthy
+from .health import DivergenceWatch, warn_if_unhealthy
 from .lock import run_lock
 from .state import restore_training, training_state
 
@@ -133,8 +133,7 @@ def train(
             for epoch in range(start, config.epochs):
                 row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress, watch)
                 row["val_alpha_spread"] = gan.g.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
-                problem = diverged([*history, row], config)  # a mean out of bounds, without 3 such steps in a row
-                if problem:
+                if problem := watch.check_epoch(row):
                     raise DivergenceError(f"training diverged in {problem}")
                 history.append(row)
                 improved, best_iou = row["val_iou"] > best_iou, max(best_iou, row["val_iou"])
