@@ -16,7 +16,9 @@ class OutputError(BgRemoveError, OSError):
 
 
 class CheckpointError(BgRemoveError, RuntimeError):
-    """A checkpoint that is missing, corrupt or made for another model configuration."""
+    """A checkpoint that is missing, corrupt, made for another model configuration or by a run
+    that diverged; or a checkpoint folder that cannot be written (full, read-only) or that
+    another training run is using."""
 
 
 class DataError(BgRemoveError, ValueError):
@@ -25,6 +27,11 @@ class DataError(BgRemoveError, ValueError):
 
 class ConfigError(BgRemoveError, ValueError):
     """A training or model argument that cannot work; raised before any data is loaded."""
+
+
+class DivergenceError(BgRemoveError, RuntimeError):
+    """Training that diverged (losses not finite, or far past their first level): stopped before
+    the diverged model replaces a checkpoint."""
 
 
 class KaggleError(BgRemoveError, RuntimeError):

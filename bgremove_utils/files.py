@@ -1,12 +1,15 @@
 """Writing a file atomically: into a temporary file beside it, then renamed over it, so that the
-path holds the old file or the whole new one at every moment, never half of one.
+path holds the old file or the whole new one at every moment, never half of one; and what stopped
+a write (a full disk, a read-only folder), in words.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,3 +40,58 @@ def atomic_write(path: str | os.PathLike, sync: bool = False) -> Iterator[Binary
         raise
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         stale.unlink(missing_ok=True)  # one process writes a given path at a time
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or the user's quota spent
+LOCKED = (errno.EROFS, errno.EACCES, errno.EPERM)  # a read-only file system, or not ours to write
+# What torch.save's zip writer raises (a RuntimeError, no errno) when a write comes up short, as on a full disk
+SHORT_WRITE = ("unexpected pos", "file write failed", "failed writing")
+
+
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    """Free space on the file system of `folder` (or of its nearest existing parent); None if unknown."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+def write_problem(exc: BaseException, path: str | os.PathLike, needed: int = 0) -> str | None:
+    """Why writing `path` failed, in words with what to do, when the disk or the folder is at fault:
+    full (ENOSPC, EDQUOT, or torch's RuntimeError for a short write), read-only or not writable.
+    `needed`: the bytes the write takes, said beside the free space. None for any other error,
+    which the caller raises as it is."""
+    code = next((e.errno for e in _chain(exc) if isinstance(e, OSError) and e.errno), None)
+    short = isinstance(exc, RuntimeError) and any(words in str(exc) for words in SHORT_WRITE)
+    free = free_bytes(Path(path).parent)
+    space = (f"it needs about {megabytes(needed)}" if needed else "") + (
+        f"{', ' if needed else ''}{megabytes(free)} free" if free is not None else ""
+    )
+    space = f" ({space})" if space else ""
+    if code in FULL or (short and free is not None and free < max(needed, 1)):
+        return f"the disk is full{space}: free some space or choose another folder"
+    if code in LOCKED:
+        what = "the file system is read-only" if code == errno.EROFS else "no permission to write there"
+        return f"{what}: choose another folder, or make this one writable"
+    if code in (errno.ENOTDIR, errno.EEXIST) and not Path(path).parent.is_dir():
+        return "a part of its folder's path is a file, not a folder: choose another folder"
+    if short:  # a write that came up short with room to spare: an I/O error of the disk, or of the network
+        first = (str(exc).splitlines() or [""])[0][:100]
+        return f"the write came up short ({first}){space}: check the disk, or choose another folder"
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or while handling."""
+    seen = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from ..files import atomic_write
+from ..files import atomic_write, write_problem
 from ..paths import default_checkpoint_dir
 from ..settings import BEST_CHECKPOINT, GConfig, TrainConfig
 from .networks import GModel
@@ -20,10 +20,31 @@ from .networks import GModel
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     """torch.save `state` atomically and synced to the disk (`files.atomic_write`): at any moment
-    `path` is either the previous checkpoint or the complete new one, even after a power cut."""
-    with atomic_write(path, sync=True) as handle:
-        torch.save(state, handle)
-    return Path(path)
+    `path` is either the previous checkpoint or the complete new one, even after a power cut.
+    A full disk or a folder that cannot be written is one CheckpointError naming the file and
+    the space it needs (torch.save says "unexpected pos" on a full disk: a RuntimeError)."""
+    path = Path(path)
+    try:
+        with atomic_write(path, sync=True) as handle:
+            torch.save(state, handle)
+    except (OSError, RuntimeError) as exc:
+        needed = max(tensor_bytes(state), path.stat().st_size if path.is_file() else 0)
+        problem = write_problem(exc, path, needed)
+        if problem is None:
+            raise
+        raise CheckpointError(f"cannot write {path}: {problem}") from None
+    return path
+
+
+def tensor_bytes(value) -> int:
+    """The bytes of the tensors in `value` (nested dicts, lists, tuples): about the size of its checkpoint."""
+    if torch.is_tensor(value):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

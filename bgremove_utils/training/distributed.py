@@ -120,6 +120,14 @@ class Process:
             )
         return bool(seen.item())
 
+    def anyone(self, flag: bool) -> bool:
+        """Whether `flag` holds on any process: all of them then take the same turn (stop together)."""
+        if not self.ddp:
+            return flag
+        votes = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(votes)
+        return bool(votes.item())
+
     def barrier(self) -> None:
         """Wait until every process gets here."""
         if self.ddp:

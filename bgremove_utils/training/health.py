@@ -1,14 +1,25 @@
 """The game's health, read from a run's history: warnings when D wins outright or G collapses, and
-a report in words and numbers of how the game between D and G went.
+a report in words and numbers of how the game between D and G went; and divergence, which stops a run.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 from ..settings import TrainConfig
 
 HEALTH_EPOCHS = 3  # epochs in a row that a sign must show before train() warns
+# Divergence: a loss not finite, or above DIVERGED_FACTOR x its first level, for DIVERGED_STEPS steps in a row.
+# A healthy run's losses stay within about 10x of where they began (G's falls, D's moves around log 2 = 0.69);
+# a learning rate of 1e6 takes them to 1e13 in a few steps. The first level is capped by each loss's scale
+# (D's BCE: 1; G's: l1_weight + adv_weight, its terms' weights), so a run that diverged from its first
+# epoch on is caught too. Not divergence: on CUDA float16, a step whose *gradients* overflow; the GradScaler
+# skips it and lowers its scale, and the loss itself is finite. A diverged run has non-finite or exploding
+# *losses*, step after step (bfloat16 on a CPU has no scaler: the same rule holds).
+DIVERGED_FACTOR = 1000.0
+DIVERGED_STEPS = 3
+LOSSES = {"loss_g": "G's", "loss_d": "D's"}
 
 
 def _d_bce(row: dict) -> float:
@@ -65,3 +76,62 @@ def game_report(history: list[dict]) -> str:
         f"It scored real cut-outs {last['d_real']:.2f} and G's {last['d_fake']:.2f} on average in the last epoch "
         f"(0.5 and 0.5: it cannot tell them apart). {verdict}."
     )
+
+
+def _scale(config: TrainConfig) -> dict[str, float]:
+    """Each loss's own scale: D's BCE about 1, G's the sum of its terms' weights (each term starts near 1)."""
+    return {"loss_g": config.l1_weight + config.adv_weight, "loss_d": 1.0}
+
+
+def _out_of_bounds(losses: dict[str, float], first: dict[str, float] | None, config: TrainConfig) -> str | None:
+    """The first loss of `losses` that is not finite or above DIVERGED_FACTOR x its first level, in words."""
+    scale = _scale(config)
+    for key, name in LOSSES.items():
+        value = losses.get(key)
+        if value is None:  # a history of before this loss was recorded
+            continue
+        began = first.get(key) if first else None
+        began = began if began is not None and math.isfinite(began) else None  # a history that began diverged
+        level = min(abs(began), scale[key]) if began is not None else scale[key]
+        if not math.isfinite(value):
+            return f"{name} loss is {value}"
+        if value > DIVERGED_FACTOR * max(level, 1e-3):
+            return f"{name} loss is {value:.3g}" + (f", it began at {began:.3g}" if began is not None else "")
+    return None
+
+
+def diverged(history: list[dict], config: TrainConfig) -> str | None:
+    """Where a run's history shows it diverged ("epoch 2: G's loss is nan"), or None: each epoch's
+    mean losses against the first epoch's (capped by their scale), the rule the training loop applies
+    step by step. What `ensure_checkpoint` reads to refuse a checkpoint of a diverged run."""
+    first = history[0] if history else None
+    for row in history:
+        problem = _out_of_bounds(row, first if row is not first else None, config)
+        if problem:
+            return f"epoch {row['epoch']}: {problem}"
+    return None
+
+
+class DivergenceWatch:
+    """Watches a run's losses step by step: `check(stats)` says why it diverged once DIVERGED_STEPS
+    steps in a row were out of bounds, else None. The first level: the first epoch's means of the
+    history (a resumed run), else this run's first finite step."""
+
+    def __init__(self, config: TrainConfig, history: list[dict]):
+        self.config = config
+        self.first = {k: history[0][k] for k in LOSSES} if history else None
+        self.in_a_row = 0
+
+    def check(self, stats: dict[str, float]) -> str | None:
+        losses = {k: stats[k] for k in LOSSES}
+        if self.first is None and all(math.isfinite(v) for v in losses.values()):
+            self.first = losses
+        problem = _out_of_bounds(losses, self.first, self.config)
+        self.in_a_row = self.in_a_row + 1 if problem else 0
+        return problem if self.in_a_row >= DIVERGED_STEPS else None
+
+    def check_epoch(self, row: dict) -> str | None:
+        """The same bounds on an epoch's mean losses: a run out of bounds at times, never for
+        DIVERGED_STEPS steps in a row (or in an epoch of fewer steps), is caught here."""
+        problem = _out_of_bounds(row, self.first, self.config)
+        return f"epoch {row['epoch']}: {problem}" if problem else None

@@ -1,10 +1,12 @@
 """Training the GAN on any device: `train` runs the epochs of `gan.train_step` with progress bars,
 validation, sample pictures and atomic, resumable checkpoints, in one process or, under torchrun,
-in several with DistributedDataParallel (see distributed.py); it watches the GAN's health (health.py).
+in several with DistributedDataParallel (see distributed.py); it watches the GAN's health and stops
+a run that diverges (health.py); one run at a time per checkpoint folder (lock.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import replace
@@ -17,7 +19,9 @@ from tqdm.auto import tqdm
 
 from ..data.dataset import Loaders, make_loaders
 from ..data.sample import make_sample
+from ..errors import CheckpointError, DivergenceError
 from ..evaluation.metrics import composite, evaluate
+from ..files import atomic_write, write_problem
 from ..models.checkpoint import save_checkpoint
 from ..models.networks import GModel
 from ..paths import default_checkpoint_dir
@@ -34,7 +38,8 @@ from . import distributed
 from .distributed import Process
 from .gan import GAN, train_step
 from .hardware import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
-from .health import warn_if_unhealthy
+from .health import DivergenceWatch, warn_if_unhealthy
+from .lock import run_lock
 from .state import restore_training, training_state
 
 WARMUP = 0.15  # of a one-cycle schedule's steps, the share that warms up (from 1/25 of the peak)
@@ -72,8 +77,8 @@ def save_samples(g: GModel, photo: torch.Tensor, target: torch.Tensor, path: Pat
     """A picture of a few validation images: photo | prediction | truth, cut-outs over grey."""
     pred = g.predict(photo)
     rows = [photo, composite(photo, pred[:, 3:]), composite(target[:, :3], target[:, 3:])]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(torch.cat(rows, dim=0), path, nrow=len(photo))
+    with atomic_write(path) as handle:
+        save_image(torch.cat(rows, dim=0), handle, nrow=len(photo), format="png")
 
 
 def train(
@@ -92,11 +97,14 @@ def train(
     `train(profile="quick", epochs=3, checkpoint_dir="ckpt")`. Checkpoints go to
     `checkpoint_dir/last.pt` every epoch and `best.pt` on the best validation IoU; `resume=True`
     carries on from `last.pt`. Ctrl-C stops cleanly and returns the history so far. Under
-    torchrun, each process trains on its part of the data and only rank 0 writes."""
+    torchrun, each process trains on its part of the data and only rank 0 writes.
+    Failing safely: losses that diverge stop the run within the epoch (DivergenceError), before
+    a diverged model is saved; a second run on the same checkpoint_dir is refused, and a full
+    disk stops the run, each with one CheckpointError that says what to do."""
     with distributed.quiet_unless_main():  # under torchrun, each message once (from rank 0)
         config = make_config(profile, **overrides) if config is None else with_settings(config, **overrides)
-    with distributed.process(resolve_device(config.device)) as proc:
-        ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
+    ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir()
+    with distributed.process(resolve_device(config.device)) as proc, run_lock(ckpt_dir, proc):
         gan = GAN.build(config, proc.device)
         if loaders is None:
             with distributed.quiet_unless_main():
@@ -111,6 +119,7 @@ def train(
             history, best_iou, start, saved_schedules = restore_training(
                 ckpt_dir / LAST_CHECKPOINT, gan, loaders, config
             )
+        watch = DivergenceWatch(config, history)
         schedulers = _schedulers(gan, config, len(loaders.train), start, saved_schedules)
         gan.g_logits, gan.d_logits = proc.wrap(gan.g, gan.d)  # after restoring: all processes start alike
 
@@ -123,8 +132,10 @@ def train(
         )
         try:
             for epoch in range(start, config.epochs):
-                row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress)
+                row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress, watch)
                 row["val_alpha_spread"] = gan.generator.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
+                if problem := watch.check_epoch(row):
+                    raise DivergenceError(f"training diverged in {problem}")
                 history.append(row)
                 improved, best_iou = row["val_iou"] > best_iou, max(best_iou, row["val_iou"])
                 if proc.is_main:
@@ -137,11 +148,11 @@ def train(
         except KeyboardInterrupt:
             if proc.is_main:
                 print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is in {ckpt_dir}.")
+        except DivergenceError as exc:
+            raise DivergenceError(f"{exc}; {_what_to_do(config, ckpt_dir, history)}") from None
         finally:
             bar.close()
         if history and proc.is_main:
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            (ckpt_dir / HISTORY_FILE).write_text(json.dumps(history, indent=1))
             peaks = [row["peak_gib"] for row in history if row.get("peak_gib") is not None]
             if peaks and progress:
                 print(
@@ -151,20 +162,59 @@ def train(
 
 
 def save_epoch(state: dict, improved: bool, ckpt_dir: Path, g: GModel, fixed: list, config: TrainConfig) -> None:
-    """After an epoch: last.pt; best.pt when the validation IoU is the best yet (`improved`);
-    every `sample_every` epochs (and at the last) a picture of the fixed validation predictions."""
-    save_checkpoint(state, ckpt_dir / LAST_CHECKPOINT)
-    if improved:
-        save_checkpoint(state, ckpt_dir / BEST_CHECKPOINT)
-    epoch = state["epoch"]
-    if config.sample_every and (epoch % config.sample_every == 0 or epoch == config.epochs):
-        save_samples(g, *fixed, ckpt_dir / "samples" / f"epoch_{epoch:03d}.png")
+    """After an epoch: last.pt and history.json; best.pt when the validation IoU is the best yet
+    (`improved`); every `sample_every` epochs (and at the last) a picture of the fixed validation
+    predictions. A full disk stops the run with one CheckpointError naming the last complete checkpoint."""
+    epoch, last = state["epoch"], ckpt_dir / LAST_CHECKPOINT
+    kept = epoch - 1  # the epoch last.pt holds until it is replaced
+    try:
+        save_checkpoint(state, last)
+        kept = epoch
+        with _writing(ckpt_dir / HISTORY_FILE), atomic_write(ckpt_dir / HISTORY_FILE) as handle:
+            handle.write(json.dumps(state["history"], indent=1).encode())
+        if improved:
+            save_checkpoint(state, ckpt_dir / BEST_CHECKPOINT)
+        if config.sample_every and (epoch % config.sample_every == 0 or epoch == config.epochs):
+            with _writing(path := ckpt_dir / "samples" / f"epoch_{epoch:03d}.png"):
+                save_samples(g, *fixed, path)
+    except CheckpointError as exc:
+        where = f"{last} (epoch {kept}) is the last complete checkpoint" if kept else "no checkpoint is complete yet"
+        raise CheckpointError(f"{exc}; {where}: once there is room, train again with --resume") from None
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """A full disk or a folder that cannot be written, while writing `path`: one CheckpointError."""
+    try:
+        yield
+    except OSError as exc:
+        problem = write_problem(exc, path)
+        if problem is None:
+            raise
+        raise CheckpointError(f"cannot write {path}: {problem}") from None
+
+
+def _what_to_do(config: TrainConfig, ckpt_dir: Path, history: list[dict]) -> str:
+    """What a learner does after a run diverged: lower rates, and where the last good checkpoint is."""
+    rates = f"lower lr_g / lr_d (--lr-g / --lr-d, now {config.lr_g:g} / {config.lr_d:g}) and train again"
+    if not history:
+        return f"{rates}; no checkpoint was written"
+    last = f"{ckpt_dir / LAST_CHECKPOINT} (epoch {history[-1]['epoch']})"
+    return f"{rates}, or --resume with lower rates from the last good checkpoint, {last}; best.pt was kept"
 
 
 def train_epoch(
-    gan: GAN, config: TrainConfig, loaders: Loaders, schedulers: list, epoch: int, proc: Process, progress: bool
+    gan: GAN,
+    config: TrainConfig,
+    loaders: Loaders,
+    schedulers: list,
+    epoch: int,
+    proc: Process,
+    progress: bool,
+    watch: DivergenceWatch | None = None,
 ) -> dict:
-    """One pass over the training data, then validation: one history row (the same on every process)."""
+    """One pass over the training data, then validation: one history row (the same on every process).
+    `watch`: the losses are checked at every step; a run that diverges stops with a DivergenceError."""
     start, sums, n, seen, shares = time.perf_counter(), {}, 0, 0, []
     proc.start_epoch(loaders.train, epoch, config.seed)
     start_peak(gan.device)
@@ -180,6 +230,10 @@ def train_epoch(
         for key, value in stats.items():
             sums[key] = sums.get(key, 0.0) + value
         n, seen = n + 1, seen + len(photo)
+        problem = watch.check(stats) if watch is not None else None
+        if proc.anyone(problem is not None):  # under torchrun: every process stops at the same step
+            where = f"epoch {epoch + 1}, step {n} of {len(loaders.train)}"
+            raise DivergenceError(f"training diverged in {where}: {problem or 'on another process'}")
         for scheduler in schedulers:
             scheduler.step()
     means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
