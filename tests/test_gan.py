@@ -117,3 +117,14 @@ def test_history_records_what_d_says_of_real_and_fake_cutouts(tmp_path, tiny_loa
     history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
     row = history[0]
     assert 0 < row["d_fake"] < 1 and 0 < row["d_real"] < 1 and row["loss_d"] > 0
+
+
+def test_game_report_calls_a_d_stuck_at_log_2_blind_not_healthy():
+    from bgremove_utils.training.health import game_report
+
+    row = {"epoch": 1, "loss_d": 0.69, "d_real": 0.51, "d_fake": 0.49}
+    assert "learnt next to nothing" in game_report([row, {**row, "epoch": 2}])
+    won = {"epoch": 2, "loss_d": 0.02, "d_real": 0.98, "d_fake": 0.02}
+    assert "D won outright" in game_report([row, won])
+    alive = {"epoch": 2, "loss_d": 0.55, "d_real": 0.65, "d_fake": 0.35}
+    assert "the game is alive" in game_report([row, alive])

@@ -39,13 +39,21 @@ def warn_if_unhealthy(history: list[dict], config: TrainConfig, warned: set[str]
 
 def game_report(history: list[dict]) -> str:
     """How the game between D and G went, in words and the run's own numbers: D's loss against
-    log 2 = 0.69 (a D that cannot tell), and its mean scores of real and of G's cut-outs."""
+    log 2 = 0.69 (a D that cannot tell), and its mean scores of real and of G's cut-outs. Three
+    states: D won (loss near 0: G still gets a gradient from the non-saturating loss, but it pushes
+    G towards whatever D looks at, not towards better cut-outs); D learnt nothing (loss near log 2,
+    scores near 0.5: its verdicts carry no information, G's adversarial term is noise); in between,
+    the healthy game: D tells real from fake often, and G keeps it from winning."""
     first, last = history[0], history[-1]
     low = min(row["loss_d"] for row in history)
+    blind = abs(last["loss_d"] - 0.693) < 0.05 and abs(last["d_real"] - 0.5) < 0.05 and abs(last["d_fake"] - 0.5) < 0.05
     verdict = (
-        "D won outright: G learnt nothing from it at the end"
+        "D won outright: G still gets a gradient from it, but one that points wherever D looks, not at better cut-outs"
         if last["loss_d"] < 0.1
-        else "D never won outright: its loss stayed well above 0, so G kept getting a gradient from it"
+        else "D learnt next to nothing: its loss is near log 2 and its scores near 0.5, so its verdicts carry "
+        "almost no information and G's adversarial term is mostly noise"
+        if blind
+        else "D tells real from fake part of the time and never won outright: the game is alive"
         if low > 0.3
         else "D came close to winning at times, then G caught up"
     )
