@@ -46,7 +46,7 @@ def game_report(history: list[dict]) -> str:
     the healthy game: D tells real from fake often, and G keeps it from winning."""
     first, last = history[0], history[-1]
     low = min(row["loss_d"] for row in history)
-    blind = abs(last["loss_d"] - 0.693) < 0.05 and abs(last["d_real"] - 0.5) < 0.05 and abs(last["d_fake"] - 0.5) < 0.05
+    blind = abs(last["loss_d"] - 0.693) < 0.03 and abs(last["d_real"] - 0.5) < 0.03 and abs(last["d_fake"] - 0.5) < 0.03
     verdict = (
         "D won outright: G still gets a gradient from it, but one that points wherever D looks, not at better cut-outs"
         if last["loss_d"] < 0.1
