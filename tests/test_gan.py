@@ -154,3 +154,14 @@ def test_the_adversarial_share_is_the_ratio_of_the_pulls_on_gs_last_layer():
     assert adversarial_share(weighted, head) == pytest.approx(0.05)
     weighted["feature_matching"] = (0.3 * head).sum()  # D's features: D's pull too
     assert adversarial_share(weighted, head) == pytest.approx(0.2)
+
+
+def test_game_report_calls_a_d_stuck_at_log_2_blind_not_healthy():
+    from bgremove_utils.training.health import game_report
+
+    row = {"epoch": 1, "loss_d": 0.69, "d_real": 0.51, "d_fake": 0.49}
+    assert "learnt next to nothing" in game_report([row, {**row, "epoch": 2}])
+    won = {"epoch": 2, "loss_d": 0.02, "d_real": 0.98, "d_fake": 0.02}
+    assert "D won outright" in game_report([row, won])
+    alive = {"epoch": 2, "loss_d": 0.55, "d_real": 0.65, "d_fake": 0.35}
+    assert "the game is alive" in game_report([row, alive])

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from bgremove_utils.models import DModel, GModel, count_parameters, receptive_field, trace_shapes
+from bgremove_utils.models import DModel, GModel, count_parameters, patch_window, receptive_field, trace_shapes
 from bgremove_utils.training.losses import (
     EDGE_WEIGHT,
     adversarial_loss,
@@ -126,7 +126,7 @@ def test_trace_shapes_lists_each_part_of_the_unet_in_order():
 def test_receptive_field_of_the_discriminator_grows_with_each_block():
     # one block: a 4x4 conv (4 px), two 3x3 convs at stride 2 (+4 +4), the 3x3 head at stride 2 (+4)
     assert receptive_field(DModel(d_down=1)) == 16
-    assert receptive_field(DModel(d_down=3)) == 94  # wider than a 64-pixel picture: each patch sees it all
+    assert receptive_field(DModel(d_down=3)) == 94  # wider than a 64-pixel picture, but placed differently per patch
     assert receptive_field(torch.nn.Conv2d(3, 3, 5, dilation=2)) == 9
 
 
@@ -174,3 +174,27 @@ def test_feature_matching_is_zero_for_the_truth_and_leaves_the_real_features_alo
     assert loss.item() == pytest.approx(0.5)
     loss.backward()
     assert fake[0][0].grad is not None and real[0][0].grad is None  # the truth is a target, not moved
+
+
+def test_patch_window_is_where_the_gradient_of_one_output_reaches_the_input():
+    """Without instance norm (whose statistics see the whole picture), an output depends on the
+    input pixels of its window only: the gradient of one output is nonzero exactly there."""
+    torch.manual_seed(0)
+    stack = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 4, stride=2, padding=1),
+        torch.nn.Conv2d(2, 2, 3, padding=1),
+        torch.nn.Conv2d(2, 1, 4, stride=2, padding=1),
+    )
+    for index in (0, 3):
+        x = torch.randn(1, 1, 32, 32, requires_grad=True)
+        stack(x)[0, 0, index, index].backward()
+        seen = x.grad[0, 0, index * 4 + 8].nonzero().flatten()  # a row inside the window
+        first, last = patch_window(stack, index)
+        assert (seen.min().item(), seen.max().item()) == (max(first, 0), min(last, 31))
+
+
+def test_only_the_central_verdicts_of_the_discriminator_see_the_whole_64_pixel_picture():
+    d = DModel(d_down=3)  # 8 x 8 verdicts at 64 px
+    assert patch_window(d, 0) == (-43, 50)  # a corner verdict: pixels 51-63 are outside its window
+    whole = [i for i in range(8) if patch_window(d, i)[0] <= 0 and patch_window(d, i)[1] >= 63]
+    assert whole == [2, 3, 4, 5]  # along each axis: the central 4 x 4 of the 8 x 8 map

@@ -9,7 +9,8 @@ import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))  # the chapters; notebooks/solutions/ holds their answers
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 CHAPTERS = [
     "01_data_exploration.ipynb",
     "02_model_building.ipynb",
@@ -20,7 +21,8 @@ CHAPTERS = [
 REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 COLAB = REPOSITORY.replace("https://github.com/", "https://colab.research.google.com/github/")
 BADGE = COLAB + "/blob/main/notebooks/{name}"
-CHECK = "# NBVAL_CHECK_OUTPUT"
+CHECK = "nbval-check-output"  # a cell tag: nbval compares the cell's output with the stored one
+MARKERS = ("NBVAL_CHECK_OUTPUT", "NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")  # as comments they clutter the code
 
 
 def _cells(path: Path, kind: str | None = None) -> list[dict]:
@@ -93,13 +95,37 @@ def test_committed_notebook_carries_its_outputs_without_errors(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_compared_cells_print_only_what_is_the_same_every_run(path):
-    checked = [cell for cell in _cells(path, "code") if _source(cell).startswith(CHECK)]
+    checked = [cell for cell in _cells(path, "code") if CHECK in cell["metadata"].get("tags", [])]
     for cell in checked:
         texts = [_text(out) for out in cell["outputs"]]
         assert texts, f"a compared cell without a stored output:\n{_source(cell)}"
         assert not any(out["output_type"] == "stream" and out["name"] == "stderr" for out in cell["outputs"])
         assert not any(marker in text for text in texts for marker in ("it/s", "s/it", " at 0x", "\r"))
-    assert checked, "mark the cells with deterministic output (shapes, counts) with " + CHECK
+    assert checked, "tag the cells with deterministic output (shapes, counts) with " + CHECK
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=lambda p: p.stem)
+def test_nbval_markers_are_cell_tags_not_comments_in_the_learners_code(path):
+    assert not [cell for cell in _cells(path, "code") if any(m in _source(cell) for m in MARKERS)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_chapter_ends_with_self_check_questions_whose_answers_are_one_click_away(path):
+    text = "\n".join(_source(cell) for cell in _cells(path, "markdown"))
+    questions = text[text.index("## Check yourself") :]
+    assert 3 <= questions.count("<summary>Answer</summary>") <= 5
+
+
+def test_every_chapter_has_a_solutions_notebook():
+    assert [p.name for p in SOLUTIONS] == [name.replace(".ipynb", "_solutions.ipynb") for name in CHAPTERS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_says_what_the_learner_should_see(path):
+    text = "\n".join(_source(cell) for cell in _cells(path, "markdown"))
+    exercises = text[text.index("## Try this") :].split("## Check yourself")[0]
+    numbered = re.findall(r"^\d+\. .*?(?=^\d+\. |\Z)", exercises, flags=re.M | re.S)
+    assert numbered and all("You should see" in " ".join(exercise.split()) for exercise in numbered)
 
 
 def test_the_gan_step_notebook_3_writes_out_is_the_one_train_runs(tiny_loaders):
@@ -130,3 +156,56 @@ def test_the_gan_step_notebook_3_writes_out_is_the_one_train_runs(tiny_loaders):
     for ours, trains in zip(*runs):
         for key in ("loss_d", "loss_g", "g_adv", "alpha_l1", "alpha_bce", "colour_l1", "alpha_iou"):
             assert trains[key] == pytest.approx(ours[key], rel=1e-5), key
+
+
+def _notebook_namespace(name: str, starts: tuple[str, ...]) -> dict:
+    """Exec the cells of a chapter that start with `starts` (its class and def cells), as its kernel does."""
+    import torch
+    from torch import nn
+
+    namespace = {"torch": torch, "nn": nn}
+    for cell in _cells(ROOT / "notebooks" / name, "code"):
+        if _source(cell).startswith(starts):
+            exec(_source(cell), namespace)
+    return namespace
+
+
+def test_the_blocks_notebook_2_writes_are_the_packages():
+    """Notebook 2 writes Down, Up, the U-Net, ResBlock and D in front of the learner, then uses the
+    package's: the same parameters from the same seed, and the same output for the same input."""
+    import torch
+
+    from bgremove_utils.models import DModel, GModel, count_parameters
+    from bgremove_utils.settings import make_config
+
+    ours = _notebook_namespace("02_model_building.ipynb", ("class ",))
+    config = make_config("quick")
+    photo, pasted = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    for mine, package, inputs in (
+        (ours["UNet"](config.g), GModel(config.g), (photo,)),
+        (ours["PatchD"](config.d), DModel(config.d), (photo, pasted)),
+    ):
+        torch.manual_seed(0)
+        mine = type(mine)(config.g if isinstance(package, GModel) else config.d)
+        torch.manual_seed(0)
+        package = type(package)(package.config)
+        assert count_parameters(mine) == count_parameters(package)
+        with torch.no_grad():
+            assert torch.allclose(mine(*inputs), package(*inputs), atol=1e-6)
+
+
+def test_notebook_3_overfits_one_batch_to_an_alpha_iou_of_0_98(sample_root):
+    """The first check of any training recipe: fresh networks learn one fixed batch by heart."""
+    import torch
+
+    from bgremove_utils.data.dataset import make_loaders
+    from bgremove_utils.settings import make_config
+    from bgremove_utils.training.gan import GAN
+    from bgremove_utils.training.losses import reconstruction_losses
+
+    ours = _notebook_namespace("03_training.ipynb", ("def batch_iou(", "def overfit_one_batch("))
+    config = make_config("quick")
+    photo, target = next(iter(make_loaders(sample_root, image_size=64, batch_size=16).train))
+    ours |= {"GAN": GAN, "reconstruction_losses": reconstruction_losses, "device": torch.device("cpu")}
+    curve = ours["overfit_one_batch"](photo, target, config, adversarial=False)
+    assert curve[-1][1] >= 0.98, curve

@@ -118,3 +118,12 @@ def test_a_config_object_trains_and_arguments_override_it(tmp_path, tiny_loaders
     history = train(config, loaders=tiny_loaders, epochs=1, checkpoint_dir=str(tmp_path), progress=False)
     assert len(history) == 1
     assert load_checkpoint(tmp_path / "last.pt")["config"]["g"]["base_channels"] == 8
+
+
+def test_history_has_a_validation_loss_and_a_finished_run_prints_one_line(tmp_path, tiny_loaders, capsys):
+    config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, epochs=1, amp=False)
+    history = train(config, loaders=tiny_loaders, checkpoint_dir=str(tmp_path), progress=True)
+    terms = ("alpha_l1", "alpha_bce", "colour_l1", "alpha_iou")
+    assert history[0]["val_loss"] > 0 and abs(history[0]["val_loss"] - sum(history[0][k] for k in terms)) < 2
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last_line.startswith("quick on cpu: epochs 1-1 in ") and "validation IoU" in last_line

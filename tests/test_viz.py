@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from bgremove_utils.course.viz import plot_history, show_failures, show_pairs, show_photos
+from bgremove_utils.course.viz import plot_history, show_failures, show_pairs, show_patch_windows, show_photos
 
 
 class Fixed(torch.nn.Module):
@@ -45,7 +45,7 @@ def test_history_plot_shows_the_game_beside_log_2():
         }
         for e in (1, 2)
     ]
-    game = plot_history(rows).axes[1]
+    game = next(ax for ax in plot_history(rows).axes if ax.get_title() == "the game: D against G")
     assert {line.get_label() for line in game.lines} >= {"D loss", "D's score, real", "D's score, G's"}
     assert any(np.allclose(line.get_ydata(), np.log(2)) for line in game.lines)
 
@@ -66,3 +66,30 @@ def test_the_real_photos_are_shown_by_name():
     fig = show_photos("transfer")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["coffee", "motorcycle", "grace_hopper", "gravel", "clock"]
+
+
+def test_history_plot_sets_the_validation_loss_beside_the_training_reconstruction_loss():
+    rows = [
+        {
+            "epoch": e,
+            "loss_d": 0.6,
+            "alpha_l1": 0.1 / e,
+            "alpha_bce": 0.2 / e,
+            "val_loss": 0.4,
+            "val_iou": 0.5,
+            "val_mae": 0.1,
+        }
+        for e in (1, 2)
+    ]
+    fit = plot_history(rows).axes[0]
+    lines = {line.get_label(): line.get_ydata() for line in fit.lines}
+    np.testing.assert_allclose(lines["training batches"], [0.3, 0.15])
+    np.testing.assert_allclose(lines["validation split"], [0.4, 0.4])
+
+
+def test_patch_windows_are_drawn_where_the_verdicts_see():
+    from bgremove_utils.models import DModel
+
+    fig = show_patch_windows(torch.rand(3, 64, 64), DModel(d_down=3), verdicts=[(0, 0), (3, 3)])
+    windows = [p for p in fig.axes[0].patches if p.get_label().startswith("verdict")]
+    assert [(w.get_x() + 0.5, w.get_width()) for w in windows] == [(-43, 94), (-19, 94)]

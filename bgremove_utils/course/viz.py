@@ -95,23 +95,30 @@ def show_pairs(dataset, n_images: int = 4, seed: int | None = 0, baseline: bool 
     return fig
 
 
+RECONSTRUCTION = ("alpha_l1", "alpha_bce", "colour_l1", "alpha_iou")  # G's loss terms that l1_weight multiplies
+
+
 def plot_history(history: list[dict] | str | os.PathLike):
-    """Three panels per epoch, from `train`'s history or its history.json: the losses; the GAN's
-    game, D's loss and its mean scores of real and of G's cut-outs, beside log 2 = 0.69 (the loss of
-    a D that cannot tell them apart); and the validation IoU and MAE."""
+    """Four panels per epoch, from `train`'s history or its history.json: the reconstruction loss on
+    the training batches beside the same on the validation split (a gap that grows is overfitting);
+    each reconstruction term; the GAN's game, D's loss and its mean scores of real and of G's
+    cut-outs, beside log 2 = 0.69 (the loss of a D that cannot tell them apart); and the validation
+    IoU and MAE."""
     if not isinstance(history, list):
         history = json.loads(Path(history).read_text())
     epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_game, ax_val) = plt.subplots(1, 3, figsize=(13, 3.5))
-    for key, label in (
-        ("alpha_l1", "alpha L1"),
-        ("alpha_bce", "alpha BCE"),
-        ("colour_l1", "colour L1"),
-        ("alpha_iou", "1 - alpha soft IoU"),
-    ):
-        if key in history[0]:  # a history from before a term was added has no column for it
-            ax_loss.plot(epochs, [row[key] for row in history], label=label)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="reconstruction losses", yscale="log")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.4))
+    ax_fit, ax_loss, ax_game, ax_val = axes.flat
+    terms = [key for key in RECONSTRUCTION if key in history[0]]  # a history from before a term has no column
+    ax_fit.plot(epochs, [sum(row[key] for key in terms) for row in history], label="training batches")
+    if "val_loss" in history[0]:  # histories written before it was recorded have no validation loss
+        ax_fit.plot(epochs, [row["val_loss"] for row in history], label="validation split")
+    ax_fit.set(xlabel="epoch", ylabel="loss", title="reconstruction loss: training and validation")
+    ax_fit.legend(fontsize=8)
+    labels = {"alpha_l1": "alpha L1", "alpha_bce": "alpha BCE", "colour_l1": "colour L1", "alpha_iou": "1 - soft IoU"}
+    for key in terms:
+        ax_loss.plot(epochs, [row[key] for row in history], label=labels[key])
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="its terms (training)", yscale="log")
     ax_loss.legend(fontsize=8)
     for key, label, style in (
         ("loss_d", "D loss", "-"),
@@ -126,9 +133,39 @@ def plot_history(history: list[dict] | str | os.PathLike):
     ax_game.legend(fontsize=8)
     ax_val.plot(epochs, [row["val_iou"] for row in history], label="IoU", color="tab:green")
     ax_val.plot(epochs, [row["val_mae"] for row in history], label="MAE", color="tab:red")
-    ax_val.set(xlabel="epoch", title="validation", ylim=(0, 1))
+    ax_val.set(xlabel="epoch", title="validation metrics", ylim=(0, 1))
     ax_val.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def show_patch_windows(picture: torch.Tensor, d: torch.nn.Module, verdicts=((0, 0), (3, 3))):
+    """The picture (3, H, W) with the input window of each of D's `verdicts` ((row, column) in its
+    map of patch logits) drawn over it: where a window reaches past the picture, D sees padding
+    there; a pixel outside a verdict's window does not change that verdict at all."""
+    from matplotlib.patches import Rectangle
+
+    from ..models.inspect import patch_window
+
+    size = picture.shape[-1]
+    fig, ax = plt.subplots(figsize=(4.6, 4.6))
+    ax.imshow(_hwc(picture), extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+    low, high = -0.5, size - 0.5
+    step = patch_window(d, 1)[0] - patch_window(d, 0)[0]
+    for (row, col), colour in zip(verdicts, ("tab:red", "tab:cyan", "tab:orange", "tab:green")):
+        (top, bottom), (left, right) = patch_window(d, row), patch_window(d, col)
+        label = f"verdict ({row}, {col}): pixels {left}..{right} x {top}..{bottom}"
+        ax.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False, lw=2, ec=colour, label=label
+            )
+        )
+        ax.add_patch(Rectangle((col * step - 0.5, row * step - 0.5), step, step, color=colour, alpha=0.6))
+        low, high = min(low, left - 0.5, top - 0.5), max(high, right + 0.5, bottom + 0.5)
+    ax.add_patch(Rectangle((-0.5, -0.5), size, size, fill=False, lw=1, ec="black", ls="--"))
+    ax.set(xlim=(low - 2, high + 2), ylim=(high + 2, low - 2), facecolor="lightgrey")
+    ax.set_title(f"{size} x {size} picture (dashed); grey: padding", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.04))
     return fig
 
 

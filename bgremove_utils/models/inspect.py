@@ -1,5 +1,6 @@
 """Looking inside a network: its parameter count, how far each output sees (receptive field), and
-the shape after each block, as notebook 2 shows them.
+which input pixels one output value sees (its window), and the shape after each block, as
+notebook 2 shows them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ def receptive_field(model: nn.Module) -> int:
         field += (conv.kernel_size[0] - 1) * conv.dilation[0] * step
         step *= conv.stride[0]
     return field
+
+
+def patch_window(model: nn.Module, index: int) -> tuple[int, int]:
+    """The first and last input pixel (along one axis) that output number `index` of the model's
+    convolutions sees, in the order they run: the window of one patch verdict of a PatchGAN. It may
+    reach beyond the picture (below 0, or past its last pixel): there it sees zero padding. For a
+    ResBlock the longer path (through its two convolutions) counts, as in `receptive_field`."""
+    first, step = 0, 1
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
+        first -= conv.padding[0] * step
+        step *= conv.stride[0]
+    return first + index * step, first + index * step + receptive_field(model) - 1
 
 
 def count_parameters(model: nn.Module) -> int:

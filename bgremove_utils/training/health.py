@@ -55,18 +55,24 @@ def warn_if_unhealthy(history: list[dict], config: TrainConfig, warned: set[str]
 
 def game_report(history: list[dict]) -> str:
     """How the game between D and G went, in words and the run's own numbers: D's BCE against
-    log 2 = 0.69 (a D that cannot tell), over the last third of training too, and its mean scores
-    of real and of G's cut-outs. "D learns" is said only when its loss left log 2."""
+    log 2 = 0.69 (a D that cannot tell), over the last third of training too, and its mean scores of
+    real and of G's cut-outs. Three states: D won (loss near 0: G still gets a gradient from the
+    non-saturating loss, but it pushes G towards whatever D looks at, not towards better cut-outs);
+    D learnt nothing (loss near log 2, scores near 0.5: its verdicts carry no information, G's
+    adversarial term is noise); in between, the healthy game: D tells real from fake often, and G
+    keeps it from winning. "D learns" is said only when its loss left log 2."""
     first, last = history[0], history[-1]
     low = min(_d_bce(row) for row in history)
     tail = history[len(history) - max(1, len(history) // 3) :]
     late = sum(_d_bce(row) for row in tail) / len(tail)
+    blind = abs(late - 0.693) < 0.03 and abs(last["d_real"] - 0.5) < 0.03 and abs(last["d_fake"] - 0.5) < 0.03
     verdict = (
-        "D won outright: G learnt nothing from it at the end"
+        "D won outright: G still gets a gradient from it, but one that points wherever D looks, not at better cut-outs"
         if _d_bce(last) < 0.1
-        else "D learnt nothing: its loss stayed near log 2, so its gradient to G carried no information"
-        if late > 0.65
-        else "D learnt to tell them apart without winning: G kept getting an informative gradient from it"
+        else "D learnt next to nothing: its loss is near log 2 and its scores near 0.5, so its verdicts carry "
+        "almost no information and G's adversarial term is mostly noise"
+        if blind
+        else "D tells real from fake part of the time and never won outright: the game is alive"
         if low > 0.3
         else "D came close to winning at times, then G caught up"
     )

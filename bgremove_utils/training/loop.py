@@ -40,6 +40,7 @@ from .gan import GAN, train_step
 from .hardware import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
 from .health import DivergenceWatch, warn_if_unhealthy
 from .lock import run_lock
+from .losses import reconstruction_losses
 from .state import restore_training, training_state
 
 WARMUP = 0.15  # of a one-cycle schedule's steps, the share that warms up (from 1/25 of the peak)
@@ -153,12 +154,25 @@ def train(
         finally:
             bar.close()
         if history and proc.is_main:
+            if progress:  # the bars are widgets that a saved notebook may show as "0%": this line stays
+                print(summary_line(history, config.profile, proc.device.type))
             peaks = [row["peak_gib"] for row in history if row.get("peak_gib") is not None]
             if peaks and progress:
                 print(
                     f"peak GPU memory: {max(peaks):.2f} GiB (batch {config.data.batch_size}, {config.g.image_size} px)"
                 )
         return history
+
+
+def summary_line(history: list[dict], profile: str, device: str) -> str:
+    """One line on a finished (or stopped) run: its epochs, their time, the last epoch's numbers."""
+    last, seconds = history[-1], sum(row["seconds"] for row in history)
+    return (
+        f"{profile} on {device}: epochs {history[0]['epoch']}-{last['epoch']} in {seconds:.0f} s; last epoch: "
+        f"G loss {last['loss_g']:.2f}, D loss {last['loss_d']:.3f}, "
+        f"validation loss {last.get('val_loss', float('nan')):.3f}, "
+        f"validation IoU {last['val_iou']:.3f}"
+    )
 
 
 def save_epoch(state: dict, improved: bool, ckpt_dir: Path, g: GModel, fixed: list, config: TrainConfig) -> None:
@@ -239,9 +253,25 @@ def train_epoch(
     means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
     proc.log_indices(loaders.train.sampler, seen, epoch)
     val = evaluate(gan.generator, loaders.val, gan.device, baseline=False)["model"]  # synced across processes
+    val["loss"] = proc.mean(*validation_loss(gan.generator, loaders.val, gan.device))["loss"]
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
     row |= {f"val_{key}": value for key, value in val.items()} | {"seconds": time.perf_counter() - start}
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
+
+
+@torch.no_grad()
+def validation_loss(g: GModel, loader, device: torch.device) -> tuple[dict[str, float], int]:
+    """The reconstruction loss (its four terms summed, as G's loss has them before `l1_weight`) of
+    `loader`'s pictures, summed over them, and their count: the history's `val_loss` is their mean,
+    to set beside the same terms on the training batches (a gap that grows is overfitting)."""
+    g.eval()
+    total, n = 0.0, 0
+    for photo, target in loader:
+        photo, target = photo.to(device), target.to(device)
+        total += sum(reconstruction_losses(g.logits(photo), target).values()).item() * len(photo)
+        n += len(photo)
+    g.train()
+    return {"loss": total}, n
 
 
 def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, **kwargs) -> dict:
