@@ -37,13 +37,38 @@ def test_demo_runs_the_course_end_to_end_and_says_where_everything_is(tmp_path, 
         assert str(path) in result.stdout
 
 
+def _table_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
+    """The rows of evaluate's table: (split, who) -> the numbers."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("IoU")) + 1
+    return {tuple(line.split()[:2]): line.split()[2:] for line in lines[start:] if line.strip()}
+
+
 def test_evaluate_prints_the_model_beside_the_baseline_on_the_test_and_transfer_splits(quick_run, sample_root):
-    result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root)
+    result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", "")
     assert result.returncode == 0, result.stderr
-    rows = {tuple(line.split()[:2]): line.split()[2:] for line in result.stdout.splitlines()[2:] if line.strip()}
+    rows = _table_rows(result.stdout)
     assert set(rows) == {("test", "model"), ("test", "baseline"), ("transfer", "model"), ("transfer", "baseline")}
     assert float(rows["test", "model"][0]) > float(rows["test", "baseline"][0])  # IoU, the first number
-    assert all(len(values) == 7 for values in rows.values())  # IoU, MAE, PSNR, SAD, MSE, Grad, Conn
+    assert all(len(values) == 8 for values in rows.values())  # IoU, MAE, PSNR, SAD, MSE, Grad, Conn, Holes
+
+
+def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_table(quick_run, sample_root, tmp_path):
+    for folder in ("inputs", "targets"):
+        (tmp_path / folder).mkdir()
+    for i in range(4):
+        photo = np.full((48, 64, 3), 40 * i, np.uint8)
+        photo[10:40, 20:50] = (220, 60, 30)
+        Image.fromarray(photo).save(tmp_path / "inputs" / f"photo_{i}.jpg")
+        mask = np.zeros((48, 64), np.uint8)
+        mask[10:40, 20:50] = 255
+        Image.fromarray(mask, "L").save(tmp_path / "targets" / f"photo_{i}.png")
+    args = ("--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", tmp_path)
+    result = _cli("evaluate", *args, "--real-half", "all")
+    assert result.returncode == 0, result.stderr
+    rows = _table_rows(result.stdout)
+    assert {("real-all", "model"), ("real-all", "baseline"), ("test", "model")} <= set(rows)
+    assert "real-all: 4 pictures" in result.stdout
 
 
 def test_predict_cuts_out_a_file(quick_run, tmp_path):

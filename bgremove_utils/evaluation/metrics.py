@@ -217,11 +217,11 @@ COLUMNS += (("MSE", "mse", ".4f"), ("Grad", "grad", ".2f"), ("Conn", "conn", ".1
 def metrics_table(results: dict[str, dict]) -> str:
     """`evaluate`'s results of each split ({"test": ..., "transfer": ...}) as one plain-text table:
     a row for the model and one for the baseline of each split, IoU the first number of a row."""
-    header = f"{'':20s}" + "".join(f"{title:>8s}" for title, _, _ in COLUMNS)
+    header = f"{'':22s}" + "".join(f"{title:>8s}" for title, _, _ in COLUMNS)
     lines = [header + "  (SAD, Grad, Conn: sums over a picture, mean over pictures; Holes: mean |pred - true|)"]
     for split, rows in results.items():
         for who, m in rows.items():
-            lines.append(f"{split:10s}{who:10s}" + "".join(f"{m[key]:8{fmt}}" for _, key, fmt in COLUMNS))
+            lines.append(f"{split:12s}{who:10s}" + "".join(f"{m[key]:8{fmt}}" for _, key, fmt in COLUMNS))
     return "\n".join(lines)
 
 
