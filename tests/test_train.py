@@ -8,7 +8,7 @@ from bgremove_utils.evaluation.metrics import evaluate
 from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.settings import make_config
 from bgremove_utils.training.gan import GAN, train_step
-from bgremove_utils.training.loop import one_cycle, train
+from bgremove_utils.training.loop import one_cycle, train, validation_loss
 
 
 def test_a_few_training_steps_lower_the_l1_loss(tiny_loaders):
@@ -118,6 +118,33 @@ def test_a_config_object_trains_and_arguments_override_it(tmp_path, tiny_loaders
     history = train(config, loaders=tiny_loaders, epochs=1, checkpoint_dir=str(tmp_path), progress=False)
     assert len(history) == 1
     assert load_checkpoint(tmp_path / "last.pt")["config"]["g"]["base_channels"] == 8
+
+
+def test_the_validation_loss_leaves_the_training_random_stream_as_it_was(tiny_loaders):
+    # Reading a loss must not change what training does next: a loader's pass draws its seed from
+    # torch's random stream, which moved every later augmentation when validation_loss came in.
+    g = GAN.build(make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3), torch.device("cpu")).g
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    validation_loss(g, tiny_loaders.val, torch.device("cpu"))
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_the_gan_step_runs_g_on_channels_last_pictures_as_it_is_given_them():
+    # channels-last is the layout the loop hands over (faster convolutions on CPU and GPU); a step
+    # that copied the batch back to NCHW ran slower and rounded differently from the same step before.
+    config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, amp=False)
+    gan = GAN.build(config, torch.device("cpu"))
+    seen = []
+    first_conv = next(m for m in gan.g.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_pre_hook(
+        lambda _m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    photo = torch.rand(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    target = torch.rand(4, 4, 32, 32).contiguous(memory_format=torch.channels_last)
+    train_step(photo, target, gan, config)
+    assert seen and all(seen)
 
 
 def test_history_has_a_validation_loss_and_a_finished_run_prints_one_line(tmp_path, tiny_loaders, capsys):

@@ -206,7 +206,8 @@ def adversarial_share(weighted: dict[str, torch.Tensor], head: torch.Tensor) -> 
 def _split(x: torch.Tensor, n: int, k: int) -> list[torch.Tensor]:
     """`x`'s first n rows (the labelled batch) in k parts, each followed by its part of the rest
     (the unlabelled batch): part i is labelled part i, then unlabelled part i."""
-    return [torch.cat(pair) for pair in zip(x[:n].tensor_split(k), x[n:].tensor_split(k))]
+    pairs = zip(x[:n].tensor_split(k), x[n:].tensor_split(k))
+    return [torch.cat(pair) if len(pair[1]) else pair[0] for pair in pairs]  # cat would drop channels-last
 
 
 def _split_scores(scores, n: int) -> tuple:

@@ -52,8 +52,14 @@ def one_cycle(optimizer: torch.optim.Optimizer, peak: float, steps: int, saved: 
     peak / 25 / 1e4, Adam's betas left as set. `saved`: a checkpoint's schedule, carried on when it
     was planned for as many steps; a run resumed for more epochs gets a new cycle over the steps
     left instead, so that they learn (a finished cycle would go on at its last, near-zero rate)."""
+    warmup = max(1, round(WARMUP * steps))  # whole steps: OneCycleLR peaks at step pct_start * total_steps - 1
     schedule = OneCycleLR(  # one point more than steps: the rate after the last step is the end's
-        optimizer, peak, total_steps=steps + 1, pct_start=WARMUP, cycle_momentum=False, final_div_factor=1e4
+        optimizer,
+        peak,
+        total_steps=steps + 1,
+        pct_start=(warmup + 1) / (steps + 1),
+        cycle_momentum=False,
+        final_div_factor=1e4,
     )
     if saved is not None and saved.get("total_steps") == steps + 1:
         schedule.load_state_dict(saved)
@@ -266,10 +272,11 @@ def validation_loss(g: GModel, loader, device: torch.device) -> tuple[dict[str, 
     to set beside the same terms on the training batches (a gap that grows is overfitting)."""
     g.eval()
     total, n = 0.0, 0
-    for photo, target in loader:
-        photo, target = photo.to(device), target.to(device)
-        total += sum(reconstruction_losses(g.logits(photo), target).values()).item() * len(photo)
-        n += len(photo)
+    with torch.random.fork_rng(devices=[]):  # a loader's pass draws a seed: training's random stream stays as it was
+        for photo, target in loader:
+            photo, target = photo.to(device), target.to(device)
+            total += sum(reconstruction_losses(g.logits(photo), target).values()).item() * len(photo)
+            n += len(photo)
     g.train()
     return {"loss": total}, n
 
