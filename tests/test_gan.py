@@ -40,7 +40,9 @@ def test_accumulating_k_parts_gives_the_update_of_one_k_times_larger_batch(tiny_
     photo, target = next(iter(tiny_loaders.train))  # 8 pictures
     results = []
     for parts in (1, 4):
-        config = make_config("quick", **TINY, grad_accum=parts)
+        # without spectral norm: its power iteration steps once per forward, so k parts normalise
+        # D's weights k times a step, a hair away from one batch's update (3e-4 on g_adv)
+        config = make_config("quick", **TINY, grad_accum=parts, d_spectral_norm=False)
         gan = GAN.build(config, torch.device("cpu"))
         torch.manual_seed(1)  # the same backgrounds for D's views
         stats = train_step(photo, target, gan, config)
@@ -161,6 +163,8 @@ def test_game_report_calls_a_d_stuck_at_log_2_blind_not_healthy():
 
     row = {"epoch": 1, "loss_d": 0.69, "d_real": 0.51, "d_fake": 0.49}
     assert "learnt next to nothing" in game_report([row, {**row, "epoch": 2}])
+    barely = {"epoch": 2, "loss_d": 0.67, "d_real": 0.53, "d_fake": 0.47}  # scores apart, loss near log 2
+    assert "learnt next to nothing" in game_report([row, barely])
     won = {"epoch": 2, "loss_d": 0.02, "d_real": 0.98, "d_fake": 0.02}
     assert "D won outright" in game_report([row, won])
     alive = {"epoch": 2, "loss_d": 0.55, "d_real": 0.65, "d_fake": 0.35}

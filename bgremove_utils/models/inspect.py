@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrize import type_before_parametrizations
 
 
 def receptive_field(model: nn.Module) -> int:
@@ -49,10 +50,11 @@ def trace_shapes(model: nn.Module, *inputs: torch.Tensor) -> list[tuple[str, str
             parts.append((name, child))
     shapes: list[tuple[str, str, tuple[int, ...]]] = []
 
-    def record(name: str):
-        return lambda module, _inputs, out: shapes.append((name, type(module).__name__, tuple(out.shape)))
+    def record(name: str, part: nn.Module):
+        kind = type_before_parametrizations(part).__name__  # Conv2d, not ParametrizedConv2d (spectral norm)
+        return lambda module, _inputs, out: shapes.append((name, kind, tuple(out.shape)))
 
-    hooks = [part.register_forward_hook(record(name)) for name, part in parts]
+    hooks = [part.register_forward_hook(record(name, part)) for name, part in parts]
     try:
         with torch.no_grad():
             model(*inputs)

@@ -78,7 +78,7 @@ class GAN:
             device=device,
             amp=amp,
             backgrounds=Backgrounds(load_photos("train"), size),
-            unlabelled=unlabelled_photos(config.unlabelled, size) if config.unlabelled else None,
+            unlabelled=unlabelled_photos(config.unlabelled, size) if config.unlabelled and config.adv_weight else None,
             ema=AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay else None,
         )
 
