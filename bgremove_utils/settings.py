@@ -214,7 +214,7 @@ PROFILES: dict[str, TrainConfig] = {
         g=replace(_CPU.g, base_channels=16, max_channels=64),
         d=replace(_CPU.d, d_channels=16),
         epochs=10,
-        unlabelled=None,  # they cost a third more time per step: CI's budget
+        unlabelled=None,  # they cost about 40% more time per step: CI's budget
     ),
 }
 
