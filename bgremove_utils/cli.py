@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     p.add_argument("--data-root", help="the sample pairs to use (default: the course's sample)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant (minutes of compiling)")
-    p.add_argument("--max-train-seconds", type=float, default=600.0, help="cap of the plain time-to-quality run")
+    p.add_argument("--peer-seconds", type=float, help="each peer's training seconds in the time to quality (90)")
     p.add_argument("--only", nargs="+", choices=["data", "step", "inference", "quality"], help="default: all four")
     return parser
 
@@ -187,7 +187,11 @@ def _cmd_predict(args) -> None:
 def _cmd_bench(args) -> None:
     from .bench import main as bench  # only here: torch.utils.benchmark is slow to import, and may warn about CUDA
 
-    options = {"data_root": args.data_root, "try_compile": not args.no_compile, "max_train_s": args.max_train_seconds}
+    options = {
+        "data_root": args.data_root,
+        "try_compile": not args.no_compile,
+    }
+    options |= {"peer_seconds": args.peer_seconds} if args.peer_seconds else {}
     options["sections"] = args.only or ("data", "step", "inference", "quality")
     bench(quick=args.quick, json_path=args.json_path, device=args.device, threads=args.threads, **options)
 

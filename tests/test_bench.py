@@ -8,10 +8,18 @@ import json
 import tempfile
 
 import pytest
+import torch
 
 from bgremove_utils.cli import main
 
-SECTIONS = ["data pipeline", "train step (D + G)", "train step / fp32 ceiling", "inference ", "time to val IoU 0.95"]
+SECTIONS = [
+    "data pipeline",
+    "data wait",
+    "train step (D + G)",
+    "train step / fp32 ceiling",
+    "inference ",
+    "IoU 0.70: pix2pix b1",
+]
 COLUMNS = {"name", "unit", "ours", "plain", "ratio", "higher_is_better", "target", "met", "note"}
 
 
@@ -39,11 +47,21 @@ def test_quick_bench_writes_each_section_beside_its_baseline_with_the_ratio(quic
         assert any(name.startswith(section) for name in names), section
     for row in run["rows"]:
         assert set(row) == COLUMNS
-        if row["name"].startswith("time to"):
-            continue  # one epoch of a tiny model may not reach the bar: "not reached" is a valid answer
+        if row["name"].startswith(("IoU ", "data wait")):
+            continue  # one epoch of a tiny model may not reach a level ("not reached" is an answer); waits have no peer
         assert row["ours"] > 0 and row["plain"] > 0, row
         expected = row["ours"] / row["plain"] if row["higher_is_better"] else row["plain"] / row["ours"]
         assert row["ratio"] == pytest.approx(expected)  # > 1 always means ours is better
+    waits = [row for row in run["rows"] if row["name"].startswith("data wait")]
+    assert len(waits) == 4 and all(0 < row["ours"] < 1 for row in waits)
+    assert [row["target"] for row in waits if row["met"] is not None] == ["< 10%"]  # the default settings' row
+    quality = [row for row in run["rows"] if row["name"].startswith("IoU ")]
+    peers = {row["name"].split(": ")[1] for row in quality}
+    assert peers == {"plain settings", "pix2pix b1", "pix2pix b16"}
+    assert all(
+        isinstance(row["met"], bool) and row["target"] == ">= 5x" for row in quality if "0.70: pix2pix" in row["name"]
+    )
+    assert set(run["details"]["time_to_quality"]) == {"ours"} | peers
     assert {"total", "decode", "network", "png encode (level 1)"} <= set(run["details"]["inference_split_s"]["256x192"])
 
 
@@ -55,3 +73,30 @@ def test_quick_bench_prints_a_table_of_every_row(quick_bench):
     for row in result["runs"][0]["rows"]:
         assert any(line.startswith(row["name"]) for line in lines), row["name"]
     assert any(line.startswith("inference 256x192, seconds: total") for line in lines)
+
+
+def test_pix2pix_recipe_has_the_papers_networks_at_64_px():
+    from torch import nn
+
+    from bgremove_utils.bench.pix2pix import Pix2PixD, Pix2PixG
+
+    g, d = Pix2PixG(64), Pix2PixD()
+    assert len(g.down) == 6 and g.down[-1][0].out_channels == 512  # 64 px halved to 1, 64 channels doubling to 512
+    dropouts = [any(isinstance(m, nn.Dropout) for m in block) for block in g.up]
+    assert dropouts == [True, True, True, False, False]  # the first three decoder blocks
+    photo = torch.rand(2, 3, 64, 64)
+    rgba = g.predict(photo)
+    assert rgba.shape == (2, 4, 64, 64) and 0 <= rgba.min() and rgba.max() <= 1
+    assert d(photo, rgba).shape == (2, 1, 6, 6)  # 70x70 patches: one logit each, on 64 px
+    x = torch.zeros(1, 7, 128, 128, requires_grad=True)  # one logit, away from the borders, sees 70x70 pixels
+    d.eval()(x[:, :3], x[:, 3:])[0, 0, 7, 7].backward()
+    rows, cols = x.grad.abs().sum((0, 1)).nonzero().unbind(1)
+    assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
+
+
+def test_pix2pix_recipe_learns_and_stops_when_its_time_is_up(tiny_loaders):
+    from bgremove_utils.bench.pix2pix import train_pix2pix
+
+    history = train_pix2pix(tiny_loaders, batch_size=4, seconds=3.0)
+    assert history and sum(row["seconds"] - row["val_seconds"] for row in history) < 3.0 + 2.0
+    assert all(0 <= row["val_iou"] <= 1 for row in history) and history[-1]["loss_g"] > 0

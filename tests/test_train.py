@@ -154,3 +154,33 @@ def test_history_has_a_validation_loss_and_a_finished_run_prints_one_line(tmp_pa
     assert history[0]["val_loss"] > 0 and abs(history[0]["val_loss"] - sum(history[0][k] for k in terms)) < 2
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert last_line.startswith("quick on cpu: epochs 1-1 in ") and "validation IoU" in last_line
+
+
+def test_history_says_how_long_the_loop_waited_for_data_and_validated(tmp_path, tiny_loaders, tiny_run):
+    (row,) = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
+    assert 0 < row["data_wait"] < 1  # a share of the training pass: loading takes some of it, stepping the rest
+    assert 0 < row["val_seconds"] < row["seconds"]
+
+
+def test_a_slow_loader_shows_in_the_data_wait(tmp_path, tiny_loaders, tiny_run):
+    import time
+
+    class Slow(torch.utils.data.Dataset):  # the same pairs, each 50 ms late: most of a tiny model's step
+        def __len__(self):
+            return len(tiny_loaders.train.dataset)
+
+        def __getitem__(self, i):
+            time.sleep(0.05)
+            return tiny_loaders.train.dataset[i]
+
+    slow = tiny_loaders._replace(train=torch.utils.data.DataLoader(Slow(), batch_size=8, drop_last=True))
+    fast = train(loaders=tiny_loaders, **tiny_run(tmp_path / "fast", epochs=1))[0]["data_wait"]
+    late = train(loaders=slow, **tiny_run(tmp_path / "slow", epochs=1))[0]["data_wait"]
+    assert late > 0.5 > fast
+
+
+def test_training_stops_at_the_first_epoch_that_reaches_the_iou_asked_for(tmp_path, tiny_loaders, tiny_run):
+    history = train(loaders=tiny_loaders, stop_at_iou=0.0, **tiny_run(tmp_path / "a", epochs=3))
+    assert len(history) == 1  # any IoU reaches 0
+    history = train(loaders=tiny_loaders, stop_at_iou=1.01, **tiny_run(tmp_path / "b", epochs=2))
+    assert len(history) == 2  # none reaches more than 1: the planned epochs

@@ -1,7 +1,11 @@
-"""Data pipeline: our in-memory uint8 dataset vs one that decodes every file on every access."""
+"""Data pipeline: our in-memory uint8 dataset vs one that decodes every file on every access; and
+how long the training loop waits for its batches."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import tempfile
 import time
 
 import torch
@@ -15,8 +19,11 @@ from ..data.augment import CROP_RATIO, CROP_SCALE
 from ..data.backgrounds import Backgrounds
 from ..data.dataset import PairedImageDataset
 from ..data.photos import load_photos
-from ..settings import TrainConfig
+from ..settings import DataConfig, TrainConfig
+from ..training.loop import train
 from .common import Row
+
+WAIT_TARGET = 0.10  # the most of a training step the loop may spend waiting for data, in the default settings
 
 
 class PlainPairs(Dataset):
@@ -62,3 +69,25 @@ def bench_data(pairs: list, config: TrainConfig, n_batches: int) -> tuple[list[R
         ),
     ]
     return rows, ours
+
+
+def bench_data_wait(kwargs: dict) -> list[Row]:
+    """The share of a training pass the loop spends getting its next batch ready (the loader, the copy,
+    the unlabelled photos) rather than stepping, measured by `train` in one epoch of the profile
+    (`kwargs`): pairs as stored or pasted on fresh backgrounds, in the main process or 2 workers."""
+    rows, default = [], DataConfig()
+    for composite in (False, True):
+        for workers in (0, 2):
+            with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+                history = train(
+                    checkpoint_dir=tmp, progress=False, sample_every=0, epochs=1, **kwargs,
+                    composite=composite, num_workers=workers,
+                )  # fmt: skip
+            wait = history[0]["data_wait"]
+            label = f"{'pasted' if composite else 'as stored'}, {workers} workers"
+            is_default = (composite, workers) == (default.composite, default.num_workers)
+            note = "the default settings" if is_default else ""
+            note += "; one epoch: the workers' start included" if workers else ""
+            target, met = (f"< {WAIT_TARGET:.0%}", wait < WAIT_TARGET) if is_default else ("", None)
+            rows.append(Row(f"data wait, {label}", "share", wait, None, False, target, met, note.strip("; ")))
+    return rows

@@ -95,6 +95,7 @@ def train(
     resume: bool = False,
     loaders: Loaders | None = None,
     progress: bool = True,
+    stop_at_iou: float | None = None,
     **overrides,
 ) -> list[dict]:
     """Train GModel and DModel; return the per-epoch history (also saved as history.json).
@@ -103,7 +104,8 @@ def train(
     sets everything; any setting can be overridden by its name, e.g.
     `train(profile="quick", epochs=3, checkpoint_dir="ckpt")`. Checkpoints go to
     `checkpoint_dir/last.pt` every epoch and `best.pt` on the best validation IoU; `resume=True`
-    carries on from `last.pt`. Ctrl-C stops cleanly and returns the history so far. Under
+    carries on from `last.pt`. Ctrl-C stops cleanly and returns the history so far, and so does the
+    first epoch whose validation IoU reaches `stop_at_iou` (the bench's time to quality). Under
     torchrun, each process trains on its part of the data and only rank 0 writes.
     Failing safely: losses that diverge stop the run within the epoch (DivergenceError), before
     a diverged model is saved; a second run on the same checkpoint_dir is refused, and a full
@@ -152,6 +154,8 @@ def train(
                 proc.barrier()  # the checkpoint is complete before any process goes on
                 bar.update()
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou")})
+                if stop_at_iou is not None and row["val_iou"] >= stop_at_iou:
+                    break
         except KeyboardInterrupt:
             if proc.is_main:
                 print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is in {ckpt_dir}.")
@@ -233,17 +237,22 @@ def train_epoch(
     progress: bool,
     watch: DivergenceWatch | None = None,
 ) -> dict:
-    """One pass over the training data, then validation: one history row (the same on every process).
-    `watch`: the losses are checked at every step; a run that diverges stops with a DivergenceError."""
-    start, sums, n, seen, shares = time.perf_counter(), {}, 0, 0, []
+    """One pass over the training data, then validation: one history row (the same on every process),
+    with the epoch's `seconds`, the validation's `val_seconds`, and `data_wait`: the share of the
+    training pass the loop spent getting its next batch ready (loader, copy, unlabelled photos)
+    rather than stepping. `watch`: the losses are checked at every step; a run that diverges stops
+    with a DivergenceError."""
+    start, sums, n, seen, shares, waited = time.perf_counter(), {}, 0, 0, [], 0.0
     proc.start_epoch(loaders.train, epoch, config.seed)
     start_peak(gan.device)
     gan.g.train()
     gan.d.train()
+    tick = time.perf_counter()
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
         photo = photo.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
         target = target.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
         unlabelled = None if gan.unlabelled is None else gan.unlabelled.draw(config.unlabelled_batch).to(photo)
+        waited += time.perf_counter() - tick  # the loop had no batch to step on: data's share of the epoch
         stats = _step(photo, target, gan, config, unlabelled, measure_share=n % SHARE_EVERY == 0)
         if "adv_share" in stats:  # measured every SHARE_EVERY steps only
             shares.append(stats.pop("adv_share"))
@@ -256,12 +265,16 @@ def train_epoch(
             raise DivergenceError(f"training diverged in {where}: {problem or 'on another process'}")
         for scheduler in schedulers:
             scheduler.step()
+        tick = time.perf_counter()
     means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
+    means |= proc.mean({"data_wait": waited / (tick - start)}, 1)  # the mean share over the processes
     proc.log_indices(loaders.train.sampler, seen, epoch)
     val = evaluate(gan.generator, loaders.val, gan.device, baseline=False)["model"]  # synced across processes
     val["loss"] = proc.mean(*validation_loss(gan.generator, loaders.val, gan.device))["loss"]
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
-    row |= {f"val_{key}": value for key, value in val.items()} | {"seconds": time.perf_counter() - start}
+    row |= {f"val_{key}": value for key, value in val.items()}
+    end = time.perf_counter()
+    row |= {"seconds": end - start, "val_seconds": end - tick}
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
 
 
