@@ -92,5 +92,6 @@ def _rows(peer: str, ours: list[dict], theirs: list[dict], levels, target: bool)
     best = _best(theirs)
     b, a = _reach(theirs, best), _reach(ours, best)
     note = f"the best IoU {peer} reached in {_trained(theirs):.0f} s"
+    note += "; ours: in its first epoch (a bound: validated once an epoch)" if a and a == _trained(ours[:1]) else ""
     rows.append(Row(f"IoU {best:.3f}: {peer}", "s", a, b, False, note=note))
     return rows

@@ -49,24 +49,36 @@ def time_step(config: TrainConfig, device, batch, n: int, amp: bool, channels_la
         gan.g_logits = torch.compile(gan.g.logits)
         gan.d.compile()
     photo, target = (t.to(device, memory_format=layout) for t in batch)
-    step = partial(train_step, photo, target, gan, config)
+    step = partial(train_step, photo, target, gan, config, _unlabelled(gan, config, photo))
     first = seconds_per_call(step, 1, warmup=0, threads=threads)  # with torch.compile: compiling
     return seconds_per_call(step, n, threads=threads), first
+
+
+def _unlabelled(gan: GAN, config: TrainConfig, photo: torch.Tensor) -> torch.Tensor | None:
+    """The photos without mattes a step of `train` cuts out too (with --unlabelled), drawn once."""
+    return None if gan.unlabelled is None else gan.unlabelled.draw(config.unlabelled_batch).to(photo)
 
 
 def bench_step(config: TrainConfig, device, batch, n: int, conv: tuple, try_compile: bool) -> tuple[list, dict]:
     """Images/s and GFLOP/s of a whole GAN step (D then G), ours vs float32 NCHW eager, against the
     conv ceiling measured now; then each trick alone, to see what wins."""
     with FlopCounterMode(display=False) as counter:
-        train_step(*(t.to(device) for t in batch), GAN.build(replace(config, amp=False), device), config)
+        gan = GAN.build(replace(config, amp=False), device)
+        photo, target = (t.to(device) for t in batch)
+        train_step(photo, target, gan, config, _unlabelled(gan, config, photo))
     flops, low = counter.get_total_flops(), str(amp_dtype(device) or "fp32").removeprefix("torch.")
     plain, _ = time_step(config, device, batch, n, amp=False, channels_last=False)
     ours, _ = time_step(config, device, batch, n, amp=True, channels_last=True)
     ceiling = {k: conv_gflops(device, k == "ours", *conv, n=n) for k in ("plain", "ours")}
     img, gf = (lambda s: config.data.batch_size / s), (lambda s: flops / s / 1e9)
+    u = (
+        f"; each step also cuts out {config.unlabelled_batch} photos without mattes"
+        if config.unlabelled and config.adv_weight
+        else ""
+    )
     frac = gf(ours) / ceiling["plain"]  # the ceiling as #5 sets it: the conv with default settings (fp32)
     rows = [
-        Row("train step (D + G)", "images/s", img(ours), img(plain), note=f"ours: {low} autocast + channels_last"),
+        Row("train step (D + G)", "images/s", img(ours), img(plain), note=f"ours: {low} autocast + channels_last{u}"),
         Row("train step", "GFLOP/s", gf(ours), gf(plain), note=f"{flops / 1e9:.2f} GFLOP per step"),
         Row(f"conv ceiling {conv[1]}px b{conv[0]}", "GFLOP/s", ceiling["ours"], ceiling["plain"], note="3x3, 64 ch"),
         Row("train step / fp32 ceiling", "fraction", frac, gf(plain) / ceiling["plain"], True, ">= 0.7", frac >= 0.7),
@@ -93,4 +105,12 @@ def bench_step(config: TrainConfig, device, batch, n: int, conv: tuple, try_comp
         note = f"first step {first:.1f} s (compiling)" if variant[2] else ""
         rows.append(Row(f"  {label}", "images/s", img(seconds), img(plain), note=note))
         info["step_s"][label] = seconds
+    size = config.data.batch_size
+    for other in (size // 2, size * 2):  # the batch size the autocast kernels like best, at the same settings
+        part = [t.repeat(2, 1, 1, 1)[:other] for t in batch]
+        seconds, _ = time_step(
+            replace(config, data=replace(config.data, batch_size=other)), device, part, n, True, True
+        )
+        rows.append(Row(f"  ours, batch {other}", "images/s", other / seconds, img(plain), note=f"ours: batch {size}"))
+        info["step_s"][f"batch {other}"] = seconds
     return rows, info
