@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib
 
 from .course.viz import predict_and_compare
-from .data.dataset import make_loaders, transfer_loader
+from .data.dataset import make_loaders, new_photos_loader
 from .data.download import download_kaggle
 from .data.pairs import read_manifest
 from .data.real import HALVES, default_real_dir, real_loader
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     p.add_argument("--data-root", help="the sample pairs to use (default: the course's sample)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant (minutes of compiling)")
-    p.add_argument("--peer-seconds", type=float, help="each peer's training seconds in the time to quality (90)")
+    p.add_argument("--peer-seconds", type=float, help="each peer's training seconds in the time to quality (60)")
     p.add_argument("--only", nargs="+", choices=["data", "step", "inference", "quality"], help="default: all four")
     return parser
 
@@ -155,7 +155,7 @@ def _load_split(args):
 def _cmd_evaluate(args) -> None:
     generator, loader = _load_split(args)
     size = generator.config.image_size
-    splits = {args.split: loader, "transfer": transfer_loader(size)}
+    splits = {args.split: loader, "new_photos": new_photos_loader(size)}
     real = _real_folder(args.real)
     if real is not None:
         splits[f"real-{args.real_half}"] = real_loader(real, size, args.real_half)
@@ -209,9 +209,10 @@ def _cmd_demo(args) -> None:
     generator = load_generator(ckpt / BEST_CHECKPOINT)
     size = generator.config.image_size
     loaders = make_loaders(sample, size, batch_size=EVAL_BATCH, augment=False)
-    results = {"test": evaluate(generator, loaders.test), "transfer": evaluate(generator, transfer_loader(size))}
+    results = {"test": evaluate(generator, loaders.test), "new_photos": evaluate(generator, new_photos_loader(size))}
     print(
-        f"3/4 the test split ({len(loaders.test.dataset)} pictures) and the transfer split (photos training never saw):"
+        f"3/4 the test split ({len(loaders.test.dataset)} pictures) and the new-photos split "
+        "(the same kind of drawn shapes, on photos training never saw):"
     )
     print(metrics_table(results))
     cutouts = out / "cutouts"

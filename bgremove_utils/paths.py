@@ -31,8 +31,8 @@ def default_sample_dir() -> Path:
     return default_data_dir() / "sample"
 
 
-def default_transfer_dir() -> Path:
-    return default_data_dir() / "transfer"
+def default_new_photos_dir() -> Path:
+    return default_data_dir() / "new_photos"
 
 
 def default_kaggle_dir() -> Path:

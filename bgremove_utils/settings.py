@@ -65,7 +65,7 @@ class DataConfig:
     batch_size: int = setting(16, "pictures per step (per process under torchrun)", positive=True)
     num_workers: int = setting(0, "DataLoader worker processes (0: in the main process)")
     augment: bool = setting(True, "random flips and crops of the training pairs")
-    # Off by default: on the sample (cpu profile, 30 epochs) it lowered the transfer IoU (0.737 vs
+    # Off by default: on the sample (cpu profile, 30 epochs) it lowered the new-photos IoU (0.737 vs
     # 0.756) and raised SAD on both splits; it is for data with few backgrounds per cut-out.
     composite: bool = setting(
         False, "paste the training cut-outs on fresh backgrounds (real photos, textures) each time"

@@ -1,24 +1,24 @@
 """Real photos from the dependencies, fresh backgrounds, pasting cut-outs on them, and the
-transfer split made of photos training never sees."""
+new-photos split made of photos training never sees."""
 
 import numpy as np
 import pytest
 import torch
 
 from bgremove_utils.data.backgrounds import Backgrounds, blur, paste
-from bgremove_utils.data.dataset import PairedImageDataset, transfer_loader
+from bgremove_utils.data.dataset import PairedImageDataset, new_photos_loader
 from bgremove_utils.data.pairs import find_pairs, read_manifest
 from bgremove_utils.data.photos import PHOTOS, horse_silhouette, load_photos, real_cutouts
-from bgremove_utils.data.sample import make_sample, make_transfer
+from bgremove_utils.data.sample import make_new_photos, make_sample
 
 
 def test_every_listed_photo_ships_offline_and_serves_one_split_only():
-    train, transfer = load_photos("train"), load_photos("transfer")
-    assert len(train) + len(transfer) == len(PHOTOS) and len(transfer) >= 3
-    for photo in train + transfer:
+    train, new = load_photos("train"), load_photos("new_photos")
+    assert len(train) + len(new) == len(PHOTOS) and len(new) >= 3
+    for photo in train + new:
         assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3 and min(photo.shape[:2]) >= 128
     seen = {photo.tobytes()[:4096] for photo in train}
-    assert not any(photo.tobytes()[:4096] in seen for photo in transfer)
+    assert not any(photo.tobytes()[:4096] in seen for photo in new)
     assert horse_silhouette().mean() > 0.1 and all(cut.shape[2] == 4 for cut in real_cutouts())
 
 
@@ -66,20 +66,20 @@ def test_training_pairs_are_pasted_on_fresh_backgrounds_each_epoch(tiny_sample):
 
 
 @pytest.fixture(scope="module")
-def transfer(tmp_path_factory):
-    return make_transfer(tmp_path_factory.mktemp("transfer"), n_pairs=8, size=64)
+def new_photos(tmp_path_factory):
+    return make_new_photos(tmp_path_factory.mktemp("new_photos"), n_pairs=8, size=64)
 
 
-def test_the_transfer_split_is_all_test_pairs_of_the_transfer_photos(transfer, tmp_path):
-    manifest = read_manifest(transfer)
-    assert manifest["args"]["photos"] == "transfer"
+def test_the_new_photos_split_is_all_test_pairs_of_the_new_photos(new_photos, tmp_path):
+    manifest = read_manifest(new_photos)
+    assert manifest["args"]["photos"] == "new_photos"
     assert manifest["split"]["train"] == manifest["split"]["val"] == [] and len(manifest["split"]["test"]) == 8
-    loader = transfer_loader(32, batch_size=4, root=transfer)
+    loader = new_photos_loader(32, batch_size=4, root=new_photos)
     photo, target = next(iter(loader))
     assert photo.shape == (4, 3, 32, 32) and target.shape == (4, 4, 32, 32)
-    again = make_transfer(tmp_path / "again", n_pairs=8, size=64)  # made deterministically
+    again = make_new_photos(tmp_path / "again", n_pairs=8, size=64)  # made deterministically
     for name in manifest["targets"]:
-        assert (again / "no_bg" / name).read_bytes() == (transfer / "no_bg" / name).read_bytes()
+        assert (again / "no_bg" / name).read_bytes() == (new_photos / "no_bg" / name).read_bytes()
 
 
 def test_the_sample_records_which_photos_it_was_drawn_from(tmp_path):

@@ -29,8 +29,8 @@ def test_demo_runs_the_course_end_to_end_and_says_where_everything_is(tmp_path, 
     first = Image.open(cutouts[0])
     assert first.mode == "RGBA" and first.size == (256, 256)
     metrics = json.loads((demo / "metrics.json").read_text())
-    assert {"model", "baseline"} <= set(metrics["test"]) and {"model", "baseline"} <= set(metrics["transfer"])
-    assert 0 <= metrics["test"]["model"]["iou"] <= 1 and 0 <= metrics["transfer"]["model"]["sad"]
+    assert {"model", "baseline"} <= set(metrics["test"]) and {"model", "baseline"} <= set(metrics["new_photos"])
+    assert 0 <= metrics["test"]["model"]["iou"] <= 1 and 0 <= metrics["new_photos"]["model"]["sad"]
     assert (demo / "predict_and_compare.png").stat().st_size > 10_000
     assert (tmp_path / "checkpoints" / "best.pt").is_file()
     for path in (demo / "cutouts", demo / "predict_and_compare.png", tmp_path / "checkpoints"):
@@ -44,11 +44,11 @@ def _table_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
     return {tuple(line.split()[:2]): line.split()[2:] for line in lines[start:] if line.strip()}
 
 
-def test_evaluate_prints_the_model_beside_the_baseline_on_the_test_and_transfer_splits(quick_run, sample_root):
+def test_evaluate_prints_the_model_beside_the_baseline_on_the_test_and_new_photos_splits(quick_run, sample_root):
     result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", "")
     assert result.returncode == 0, result.stderr
     rows = _table_rows(result.stdout)
-    assert set(rows) == {("test", "model"), ("test", "baseline"), ("transfer", "model"), ("transfer", "baseline")}
+    assert set(rows) == {("test", "model"), ("test", "baseline"), ("new_photos", "model"), ("new_photos", "baseline")}
     assert float(rows["test", "model"][0]) > float(rows["test", "baseline"][0])  # IoU, the first number
     assert all(len(values) == 8 for values in rows.values())  # IoU, MAE, PSNR, SAD, MSE, Grad, Conn, Holes
 

@@ -211,11 +211,11 @@ def test_a_perfect_prediction_scores_zero_error_on_every_metric():
 def test_the_metrics_table_shows_all_eight_metrics_and_their_units_for_each_split():
     row = dict(iou=0.9, mae=0.02, psnr=30.0, sad=81.94, mse=0.0051, grad=3.21, conn=60.25, holes=0.5)
     results = {"model": row, "baseline": {k: v * 2 for k, v in row.items()}}
-    header, model, baseline, transfer, _ = metrics_table({"test": results, "transfer": results}).splitlines()
+    header, model, baseline, new, _ = metrics_table({"test": results, "new_photos": results}).splitlines()
     assert header.split()[:8] == ["IoU", "MAE", "PSNR", "SAD", "MSE", "Grad", "Conn", "Holes"]
     assert "sums over a picture, mean over pictures" in header
     assert model.split() == ["test", "model", "0.900", "0.020", "30.00", "81.9", "0.0051", "3.21", "60.2", "0.50"]
-    assert float(baseline.split()[5]) == pytest.approx(163.9) and transfer.split()[:2] == ["transfer", "model"]
+    assert float(baseline.split()[5]) == pytest.approx(163.9) and new.split()[:2] == ["new_photos", "model"]
 
 
 def _evaluate_own_share(rank: int, store: str, loader: list, out: str) -> None:

@@ -154,6 +154,7 @@ def test_history_has_a_validation_loss_and_a_finished_run_prints_one_line(tmp_pa
     assert history[0]["val_loss"] > 0 and abs(history[0]["val_loss"] - sum(history[0][k] for k in terms)) < 2
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert last_line.startswith("quick on cpu: epochs 1-1 in ") and "validation IoU" in last_line
+    assert "the loop waited for data" in last_line
 
 
 def test_history_says_how_long_the_loop_waited_for_data_and_validated(tmp_path, tiny_loaders, tiny_run):

@@ -63,7 +63,7 @@ def test_a_chosen_few_are_shown_in_the_order_chosen(tiny_sample):
 
 
 def test_the_real_photos_are_shown_by_name():
-    fig = show_photos("transfer")
+    fig = show_photos("new_photos")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["coffee", "motorcycle", "grace_hopper", "gravel", "clock"]
 

@@ -29,10 +29,10 @@ class Row:
         return {**asdict(self), "ratio": ratio}
 
 
-def seconds_per_call(fn: Callable[[], object], n: int, warmup: int = 1, threads: int | None = None) -> float:
+def seconds_per_call(fn: Callable[[], object], n: int, warmup: int = 1) -> float:
     """Mean seconds of `n` calls of `fn` after `warmup` untimed ones, by torch.utils.benchmark's
-    Timer (which waits for a GPU to finish) on `threads` threads (default: torch's now)."""
-    timer = Timer("fn()", globals={"fn": fn}, num_threads=threads or torch.get_num_threads())
+    Timer (which waits for a GPU to finish) on torch's threads now."""
+    timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     if warmup:
         timer.timeit(warmup)
     return timer.timeit(n).mean

@@ -121,7 +121,7 @@ def train_pix2pix(
     ours) for `seconds` of training, validating after each epoch and when time is up: a history
     like `train`'s (epoch, seconds, val_seconds, val_iou), stopped early at `stop_at_iou`."""
     torch.manual_seed(seed)
-    size = loaders.train.dataset[0][0].shape[-1]
+    size = loaders.val.dataset[0][0].shape[-1]  # (not augmented: draws nothing from the random stream)
     g, d = Pix2PixG(size, batch_size=batch_size), Pix2PixD()
     opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=LR, betas=BETAS) for m in (g, d))
     shuffle = torch.Generator().manual_seed(seed)

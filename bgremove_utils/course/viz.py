@@ -235,7 +235,7 @@ def show_cutout(cutout: str | os.PathLike | Image.Image, background: tuple[float
 
 
 def show_photos(split: str = "train", columns: int = 6):
-    """The real photographs of `split` ("train" or "transfer") that the sample is made of, each
+    """The real photographs of `split` ("train" or "new_photos") that the sample is made of, each
     titled with its name, as scikit-image or matplotlib ships it."""
     names = [name for name, (_, use, _) in PHOTOS.items() if use == split]
     rows = -(-len(names) // columns)

@@ -24,7 +24,7 @@ from .backgrounds import Backgrounds, paste
 from .images import cutout_alpha, open_image
 from .pairs import find_splits, read_manifest
 from .photos import load_photos
-from .sample import make_transfer
+from .sample import make_new_photos
 
 
 def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,10 +160,11 @@ def make_loaders(
     )
 
 
-def transfer_loader(
+def new_photos_loader(
     image_size: int = GConfig.image_size, batch_size: int = EVAL_BATCH, root: str | os.PathLike | None = None
 ) -> DataLoader:
-    """The transfer split at `root` (default data/transfer, made first if missing): pictures of real
-    photos that training never sees, to measure how the model does beyond its own sample."""
-    pairs = find_splits(root if root is not None else make_transfer(), warn=False)["test"]
+    """The new-photos split at `root` (default data/new_photos, made first if missing): the
+    sample's kind of drawn shapes on real photos that training never sees. It measures whether the
+    model copes with new photographs, not with new objects: the real photographs of `real_loader` do."""
+    pairs = find_splits(root if root is not None else make_new_photos(), warn=False)["test"]
     return DataLoader(PairedImageDataset(pairs, image_size), batch_size=batch_size, shuffle=False)

@@ -2,7 +2,7 @@
 sample data), listed in one place: backgrounds and object textures for the sample, offline.
 
 Each photo serves one split only: `train` photos make the sample the model learns from (and its
-validation and test splits); `transfer` photos are kept for the transfer split, whose pictures
+validation and test splits); `new_photos` are kept for the new-photos split, whose pictures
 training never sees, so that it measures how the model does beyond what it was shown.
 """
 
@@ -29,13 +29,13 @@ PHOTOS = {
     "moon": ("skimage", "train", "the moon's surface (grey)"),
     "coins": ("skimage", "train", "coins on a table (grey)"),
     "page": ("skimage", "train", "a printed page (grey)"),
-    "coffee": ("skimage", "transfer", "a cup of coffee on a wooden table"),
-    "motorcycle": ("skimage", "transfer", "a motorcycle in a workshop"),
-    "grace_hopper.jpg": ("matplotlib", "transfer", "a portrait before a flag"),
-    "gravel": ("skimage", "transfer", "gravel (grey)"),
-    "clock": ("skimage", "transfer", "a clock on a shelf (grey)"),
+    "coffee": ("skimage", "new_photos", "a cup of coffee on a wooden table"),
+    "motorcycle": ("skimage", "new_photos", "a motorcycle in a workshop"),
+    "grace_hopper.jpg": ("matplotlib", "new_photos", "a portrait before a flag"),
+    "gravel": ("skimage", "new_photos", "gravel (grey)"),
+    "clock": ("skimage", "new_photos", "a clock on a shelf (grey)"),
 }
-SPLITS = ("train", "transfer")
+SPLITS = ("train", "new_photos")
 
 
 def _read(name: str, source: str) -> np.ndarray:
@@ -73,7 +73,7 @@ def horse_silhouette() -> np.ndarray:
 @cache
 def real_cutouts() -> tuple[np.ndarray, ...]:
     """Real RGBA cut-outs shipped by the dependencies, (H, W, 4) uint8: matplotlib's present and
-    scikit-image's logo. Kept for the transfer split."""
+    scikit-image's logo. Kept for the new-photos split."""
     with Image.open(matplotlib.cbook.get_sample_data("Minduka_Present_Blue_Pack.png", asfileobj=False)) as image:
         present = np.asarray(image.convert("RGBA"))
     return present, skimage.data.logo()

@@ -4,7 +4,7 @@ Each pair is a photo of objects (`with_bg/`) and an RGBA PNG of the same stem wh
 true soft matte (`no_bg/`), as in the Kaggle data set. The objects are the mattes of `shapes`,
 coloured like solid things (shaded, textured with procedural noise or with crops of real
 photographs) and pasted on `backgrounds`: crops of real photographs and textures. The default
-sample draws on the `train` photos of `photos`; the transfer split only on the `transfer` ones.
+sample draws on the `train` photos of `photos`; the new-photos split only on the `new_photos` ones.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from ..files import atomic_write
-from ..paths import default_sample_dir, default_transfer_dir
+from ..paths import default_new_photos_dir, default_sample_dir
 from .backgrounds import PHOTO_SHARE, Backgrounds, paste, recolour
 from .pairs import INPUT_DIR, MANIFEST, TARGET_DIR, read_manifest, split
 from .photos import load_photos, real_cutouts
@@ -32,8 +32,8 @@ REAL_SURFACES = 0.6  # of the sample's objects, the share with a real photo's su
 
 @cache
 def _backgrounds(photos: str, size: int) -> Backgrounds:
-    """The transfer split's backgrounds are all real photos; the sample's, mostly."""
-    return Backgrounds(load_photos(photos), size, photo_share=1.0 if photos == "transfer" else PHOTO_SHARE)
+    """The new-photos split's backgrounds are all real photos; the sample's, mostly."""
+    return Backgrounds(load_photos(photos), size, photo_share=1.0 if photos == "new_photos" else PHOTO_SHARE)
 
 
 def _texture(rng: np.random.Generator, size: int, photos: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -52,7 +52,7 @@ def _object_colours(rng: np.random.Generator, alpha: np.ndarray, bg: np.ndarray,
     """Object colours (H, W, 3): lit like a solid thing (brighter inside, darker at the rim, a
     highlight), textured (a real photo's surface, or noise on a plain colour), and standing out
     from the background, except sometimes (camouflage: told apart by edges and texture only).
-    The transfer split's objects all have real photos' surfaces."""
+    The new-photos split's objects all have real photos' surfaces."""
     size, mean = alpha.shape[0], bg.reshape(-1, 3).mean(0)
     radius = float(rng.uniform(3, 10)) * size / 256
     mask = Image.fromarray((alpha * 255).astype(np.uint8))
@@ -61,7 +61,7 @@ def _object_colours(rng: np.random.Generator, alpha: np.ndarray, bg: np.ndarray,
     angle = rng.uniform(0, 2 * np.pi)
     light = 0.8 + 0.4 * (np.cos(angle) * xx + np.sin(angle) * yy - 0.5)
     shading = ((0.7 + 0.3 * bulge) * light)[..., None]
-    if photos == "transfer" or rng.random() < REAL_SURFACES:
+    if photos == "new_photos" or rng.random() < REAL_SURFACES:
         obj = _texture(rng, size, load_photos(photos)) * (0.6 + 0.4 * shading)
     else:
         base = mean if rng.random() < 0.1 else rng.random(3).astype(np.float32)
@@ -88,11 +88,11 @@ def _real_cutout(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
 
 def make_pair(index: int, size: int = 256, seed: int = 0, photos: str = "train") -> tuple[Image.Image, Image.Image]:
     """The pair number `index`: (photo RGB, cut-out RGBA), the same for the same arguments.
-    `photos`: which real photos it may use, "train" (the sample) or "transfer"."""
+    `photos`: which real photos it may use, "train" (the sample) or "new_photos"."""
     rng = np.random.default_rng([seed, index])
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
     bg = _backgrounds(photos, size).draw(1, generator)  # (1, 3, S, S)
-    if photos == "transfer" and rng.random() < 0.2:
+    if photos == "new_photos" and rng.random() < 0.2:
         obj, alpha = _real_cutout(rng, size)
     else:
         alpha = make_matte(rng, size)
@@ -133,7 +133,7 @@ def make_sample(
 
     Deterministic from `seed`; a second call with the same arguments does nothing, other
     arguments (or a sample drawn by an older version of this code) rebuild it. The
-    train/val/test split is written in `manifest.json`. `photos="transfer"` makes a transfer
+    train/val/test split is written in `manifest.json`. `photos="new_photos"` makes the new-photos
     split instead: pictures of the photos training never sees, all of them in its `test` split.
     """
     if n_pairs < 3:
@@ -173,10 +173,10 @@ def make_sample(
     return root
 
 
-def make_transfer(root: str | os.PathLike | None = None, n_pairs: int = 120, size: int = 256) -> Path:
-    """The transfer split (default data/transfer): `n_pairs` pictures made only of the photos that
+def make_new_photos(root: str | os.PathLike | None = None, n_pairs: int = 120, size: int = 256) -> Path:
+    """The new-photos split (default data/new_photos): `n_pairs` pictures made only of the photos that
     training never sees, and of real cut-outs; made once, deterministically."""
-    return make_sample(root or default_transfer_dir(), n_pairs=n_pairs, size=size, seed=1, photos="transfer")
+    return make_sample(root or default_new_photos_dir(), n_pairs=n_pairs, size=size, seed=1, photos="new_photos")
 
 
 def _files_present(root: Path, manifest: dict) -> bool:

@@ -215,7 +215,7 @@ COLUMNS += (("MSE", "mse", ".4f"), ("Grad", "grad", ".2f"), ("Conn", "conn", ".1
 
 
 def metrics_table(results: dict[str, dict]) -> str:
-    """`evaluate`'s results of each split ({"test": ..., "transfer": ...}) as one plain-text table:
+    """`evaluate`'s results of each split ({"test": ..., "new_photos": ...}) as one plain-text table:
     a row for the model and one for the baseline of each split, IoU the first number of a row."""
     header = f"{'':22s}" + "".join(f"{title:>8s}" for title, _, _ in COLUMNS)
     lines = [header + "  (SAD, Grad, Conn: sums over a picture, mean over pictures; Holes: mean |pred - true|)"]

@@ -182,6 +182,7 @@ def summary_line(history: list[dict], profile: str, device: str) -> str:
         f"G loss {last['loss_g']:.2f}, D loss {last['loss_d']:.3f}, "
         f"validation loss {last.get('val_loss', float('nan')):.3f}, "
         f"validation IoU {last['val_iou']:.3f}"
+        + (f"; the loop waited for data {last['data_wait']:.0%} of the epoch" if "data_wait" in last else "")
     )
 
 
