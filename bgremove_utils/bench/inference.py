@@ -15,7 +15,7 @@ from .common import Row, seconds_per_call
 
 
 def _split(generator: GModel, path: Path, n: int, tmp: Path) -> dict[str, float]:
-    """Median seconds of each part of process_and_generate on one picture."""
+    """Mean seconds of each part of process_and_generate on one picture."""
     image = open_image(path)
     device = next(generator.parameters()).device
     size = generator.config.image_size
@@ -45,7 +45,7 @@ def bench_inference(generator: GModel, photo: Path, sizes, n: int, tmp: Path) ->
         mp = width * height / 1e6
         ours = seconds_per_call(partial(process_and_generate, path, tmp / "ours.png", generator), n)
         plain = seconds_per_call(lambda p=path: cut_out(open_image(p), generator).save(tmp / "plain.png"), n)
-        parts = split[f"{width}x{height}"] = {"total": ours, **_split(generator, path, n, tmp)}
+        parts = split[f"{width}x{height}"] = {"total": ours, **_split(generator, path, max(1, n // 2), tmp)}
         refining = parts["cut_out (refined + colours + merge)"] - parts["cut_out, plain (bilinear + merge)"]
         note = (
             f"plain: PNG at Pillow's default level; encoding is {parts['png encode (level 1)'] / ours:.0%} of ours, "
