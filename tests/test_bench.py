@@ -73,7 +73,9 @@ def test_quick_bench_prints_a_table_of_every_row(quick_bench):
     for row in result["runs"][0]["rows"]:
         assert any(line.startswith(row["name"]) for line in lines), row["name"]
     assert any(line.startswith("inference 256x192, seconds: total") for line in lines)
-    assert printed.rstrip().splitlines()[-1].startswith("the bench's own time: ")  # what each section cost, as the README quotes it
+    assert (
+        printed.rstrip().splitlines()[-1].startswith("the bench's own time: ")
+    )  # what each section cost, as the README quotes it
     assert list(result["runs"][0]["details"]["section_s"]) == ["data", "step", "inference", "quality"]
 
 
