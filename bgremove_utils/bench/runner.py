@@ -28,7 +28,7 @@ from .step import bench_step
 SECTIONS = ("data", "step", "inference", "quality")
 QUICK = {"image_size": 32, "base_channels": 8, "max_channels": 32, "depth": 3, "d_channels": 8, "batch_size": 8}
 LEVELS = (0.65, 0.70)  # validation IoUs a `cpu` run reaches on the course's sample, for the time to quality
-PEER_SECONDS = 60.0  # each peer's training time in the time-to-quality section
+PEER_SECONDS = 45.0  # each peer's training time in the time-to-quality section
 
 
 def _hardware(device: torch.device) -> str:
