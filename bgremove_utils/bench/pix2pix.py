@@ -141,7 +141,8 @@ def train_pix2pix(
         trained += tick - start
         val = evaluate(g, loaders.val, "cpu", baseline=False)["model"]
         row = {"epoch": len(history) + 1, **{k: v / n for k, v in losses.items()}, "val_iou": val["iou"]}
-        history.append(row | {"seconds": time.perf_counter() - start, "val_seconds": time.perf_counter() - tick})
+        end = time.perf_counter()
+        history.append(row | {"seconds": end - start, "val_seconds": end - tick})
         if stop_at_iou is not None and val["iou"] >= stop_at_iou:
             break
     return history
