@@ -19,7 +19,7 @@ from ..data.unlabelled import unlabelled_photos
 from ..models.networks import DModel, GModel
 from ..settings import TrainConfig
 from .distributed import accumulating
-from .hardware import amp_dtype
+from .hardware import amp_dtype, memory_format
 from .losses import (
     adversarial_loss,
     discriminator_loss,
@@ -64,9 +64,8 @@ class GAN:
     @classmethod
     def build(cls, config: TrainConfig, device: torch.device) -> GAN:
         torch.manual_seed(config.seed)
-        # channels_last: the memory layout oneDNN and cuDNN convolutions run fastest on
-        g = GModel(config.g).to(device, memory_format=torch.channels_last)
-        d = DModel(config.d).to(device, memory_format=torch.channels_last)
+        g = GModel(config.g).to(device, memory_format=memory_format(device))
+        d = DModel(config.d).to(device, memory_format=memory_format(device))
         amp = config.amp and amp_dtype(device) is not None
         size = config.g.image_size
         return cls(
@@ -81,6 +80,10 @@ class GAN:
             unlabelled=unlabelled_photos(config.unlabelled, size) if config.unlabelled and config.adv_weight else None,
             ema=AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay else None,
         )
+
+    def draw_unlabelled(self, n: int, like: torch.Tensor) -> torch.Tensor | None:
+        """n photos without mattes for one step, on `like`'s device and dtype (None: there are none)."""
+        return None if self.unlabelled is None else self.unlabelled.draw(n).to(like)
 
     def autocast(self):
         if not self.amp:
@@ -108,7 +111,7 @@ def train_step(
     `measure_share`: also record `adv_share`, how strongly D's terms pull on G against the
     reconstruction terms (`adversarial_share`)."""
     n_u = 0 if unlabelled is None else len(unlabelled)
-    background = gan.backgrounds.draw(len(photo) + n_u).to(photo.device, memory_format=torch.channels_last)
+    background = gan.backgrounds.draw(len(photo) + n_u).to(photo.device, memory_format=memory_format(photo.device))
     k = min(config.grad_accum, len(photo))
     photos = photo if unlabelled is None else torch.cat([photo, unlabelled])  # all that G cuts out
     parts = list(zip(target.tensor_split(k), _split(photos, len(photo), k), _split(background, len(photo), k)))
@@ -207,7 +210,7 @@ def _split(x: torch.Tensor, n: int, k: int) -> list[torch.Tensor]:
     """`x`'s first n rows (the labelled batch) in k parts, each followed by its part of the rest
     (the unlabelled batch): part i is labelled part i, then unlabelled part i."""
     pairs = zip(x[:n].tensor_split(k), x[n:].tensor_split(k))
-    return [torch.cat(pair) if len(pair[1]) else pair[0] for pair in pairs]  # cat would drop channels-last
+    return [torch.cat(pair) if len(pair[1]) else pair[0] for pair in pairs]  # cat would drop a channels-last layout
 
 
 def _split_scores(scores, n: int) -> tuple:

@@ -37,7 +37,7 @@ from ..settings import (
 from . import distributed
 from .distributed import Process
 from .gan import GAN, train_step
-from .hardware import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
+from .hardware import fitting_batch, free_cached, memory_format, out_of_memory, peak_gib, start_peak
 from .health import DivergenceWatch, warn_if_unhealthy
 from .lock import run_lock
 from .losses import reconstruction_losses
@@ -250,9 +250,9 @@ def train_epoch(
     gan.d.train()
     tick = time.perf_counter()
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
-        photo = photo.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
-        target = target.to(gan.device, non_blocking=True, memory_format=torch.channels_last)
-        unlabelled = None if gan.unlabelled is None else gan.unlabelled.draw(config.unlabelled_batch).to(photo)
+        photo = photo.to(gan.device, non_blocking=True, memory_format=memory_format(gan.device))
+        target = target.to(gan.device, non_blocking=True, memory_format=memory_format(gan.device))
+        unlabelled = gan.draw_unlabelled(config.unlabelled_batch, photo)
         waited += time.perf_counter() - tick  # the loop had no batch to step on: data's share of the epoch
         stats = _step(photo, target, gan, config, unlabelled, measure_share=n % SHARE_EVERY == 0)
         if "adv_share" in stats:  # measured every SHARE_EVERY steps only
