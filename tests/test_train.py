@@ -148,6 +148,26 @@ def test_the_gan_step_runs_g_on_pictures_in_the_layout_it_is_given(layout):
     assert seen and all(seen)
 
 
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_the_unlabelled_photos_and_backgrounds_join_the_batch_in_its_layout(layout):
+    # the step joins the unlabelled photos to the batch: one of them in another layout made G's whole
+    # input NCHW under channels_last (CUDA), and the backgrounds D sees the cut-outs on must match too
+    config = make_config(
+        "quick", image_size=32, base_channels=8, d_channels=8, depth=3, unlabelled="builtin", amp=False
+    )
+    gan = GAN.build(config, torch.device("cpu"))
+    gan.g.to(memory_format=layout)
+    seen = []
+    first_conv = next(m for m in gan.g.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous(memory_format=layout)))
+    photo = torch.rand(4, 3, 32, 32).contiguous(memory_format=layout)
+    target = torch.rand(4, 4, 32, 32).contiguous(memory_format=layout)
+    unlabelled = gan.draw_unlabelled(2, photo)
+    assert unlabelled.shape == (2, 3, 32, 32) and unlabelled.is_contiguous(memory_format=layout)
+    train_step(photo, target, gan, config, unlabelled)
+    assert seen and all(seen)
+
+
 def test_training_runs_channels_last_on_cuda_and_nchw_on_a_cpu():
     # measured: oneDNN's bfloat16 step 1.11-1.23x faster in NCHW on an AMD EPYC; cuDNN's float16 likes channels_last
     assert memory_format(torch.device("cpu")) == torch.contiguous_format

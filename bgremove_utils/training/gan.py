@@ -19,7 +19,7 @@ from ..data.unlabelled import unlabelled_photos
 from ..models.networks import DModel, GModel
 from ..settings import TrainConfig
 from .distributed import accumulating
-from .hardware import amp_dtype, memory_format
+from .hardware import amp_dtype, layout_of, memory_format
 from .losses import (
     adversarial_loss,
     discriminator_loss,
@@ -82,8 +82,11 @@ class GAN:
         )
 
     def draw_unlabelled(self, n: int, like: torch.Tensor) -> torch.Tensor | None:
-        """n photos without mattes for one step, on `like`'s device and dtype (None: there are none)."""
-        return None if self.unlabelled is None else self.unlabelled.draw(n).to(like)
+        """n photos without mattes for one step, on `like`'s device, dtype and memory layout (None: there
+        are none): `train_step` joins them to the batch, and a join of two layouts falls back to NCHW."""
+        if self.unlabelled is None:
+            return None
+        return self.unlabelled.draw(n).to(like).contiguous(memory_format=layout_of(like))
 
     def autocast(self):
         if not self.amp:
@@ -111,7 +114,7 @@ def train_step(
     `measure_share`: also record `adv_share`, how strongly D's terms pull on G against the
     reconstruction terms (`adversarial_share`)."""
     n_u = 0 if unlabelled is None else len(unlabelled)
-    background = gan.backgrounds.draw(len(photo) + n_u).to(photo.device, memory_format=memory_format(photo.device))
+    background = gan.backgrounds.draw(len(photo) + n_u).to(photo.device).contiguous(memory_format=layout_of(photo))
     k = min(config.grad_accum, len(photo))
     photos = photo if unlabelled is None else torch.cat([photo, unlabelled])  # all that G cuts out
     parts = list(zip(target.tensor_split(k), _split(photos, len(photo), k), _split(background, len(photo), k)))

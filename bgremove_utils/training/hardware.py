@@ -45,9 +45,16 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
 
 def memory_format(device: torch.device) -> torch.memory_format:
     """The layout the networks and batches train in: channels_last on CUDA (what cuDNN's float16
-    kernels run fastest on), NCHW elsewhere: on this project's AMD EPYC, oneDNN's bfloat16 step ran
-    1.11-1.23x faster in NCHW (the bench's step rows), and on the Intel Xeon before the two were level."""
+    kernels run fastest on), NCHW elsewhere (a CPU; MPS was not measured): on this project's AMD EPYC,
+    oneDNN's bfloat16 step ran 1.11-1.23x faster in NCHW (the bench's step rows); on the Intel Xeon
+    of earlier versions the two were level."""
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def layout_of(x: torch.Tensor) -> torch.memory_format:
+    """The memory layout a 4-d batch is in: channels_last, or NCHW (contiguous)."""
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if cl else torch.contiguous_format
 
 
 def fitting_batch(step: Callable[[int], object], batch_size: int) -> int:
