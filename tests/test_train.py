@@ -132,28 +132,15 @@ def test_the_validation_loss_leaves_the_training_random_stream_as_it_was(tiny_lo
     assert torch.equal(torch.rand(4), expected)
 
 
+@pytest.mark.parametrize("unlabelled", [None, "builtin"])
 @pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
-def test_the_gan_step_runs_g_on_pictures_in_the_layout_it_is_given(layout):
+def test_the_gan_step_runs_g_in_its_batchs_layout_unlabelled_photos_included(layout, unlabelled):
     # the loop hands batches over in the device's layout (channels_last on CUDA, NCHW on a CPU); a step
-    # that copied them to another ran slower and rounded differently from the same step before.
-    config = make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3, amp=False)
-    gan = GAN.build(config, torch.device("cpu"))
-    gan.g.to(memory_format=layout)
-    seen = []
-    first_conv = next(m for m in gan.g.modules() if isinstance(m, torch.nn.Conv2d))
-    first_conv.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous(memory_format=layout)))
-    photo = torch.rand(4, 3, 32, 32).contiguous(memory_format=layout)
-    target = torch.rand(4, 4, 32, 32).contiguous(memory_format=layout)
-    train_step(photo, target, gan, config)
-    assert seen and all(seen)
-
-
-@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
-def test_the_unlabelled_photos_and_backgrounds_join_the_batch_in_its_layout(layout):
-    # the step joins the unlabelled photos to the batch: one of them in another layout made G's whole
-    # input NCHW under channels_last (CUDA), and the backgrounds D sees the cut-outs on must match too
+    # that copied them to another ran slower and rounded differently from the same step before. The step
+    # joins the unlabelled photos to the batch: in another layout they made G's whole input NCHW under
+    # channels_last (CUDA), and the backgrounds D sees the cut-outs on must match too.
     config = make_config(
-        "quick", image_size=32, base_channels=8, d_channels=8, depth=3, unlabelled="builtin", amp=False
+        "quick", image_size=32, base_channels=8, d_channels=8, depth=3, unlabelled=unlabelled, amp=False
     )
     gan = GAN.build(config, torch.device("cpu"))
     gan.g.to(memory_format=layout)
@@ -162,9 +149,12 @@ def test_the_unlabelled_photos_and_backgrounds_join_the_batch_in_its_layout(layo
     first_conv.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous(memory_format=layout)))
     photo = torch.rand(4, 3, 32, 32).contiguous(memory_format=layout)
     target = torch.rand(4, 4, 32, 32).contiguous(memory_format=layout)
-    unlabelled = gan.draw_unlabelled(2, photo)
-    assert unlabelled.shape == (2, 3, 32, 32) and unlabelled.is_contiguous(memory_format=layout)
-    train_step(photo, target, gan, config, unlabelled)
+    extra = gan.draw_unlabelled(2, photo)
+    if unlabelled:
+        assert extra.shape == (2, 3, 32, 32) and extra.is_contiguous(memory_format=layout)
+    else:
+        assert extra is None
+    train_step(photo, target, gan, config, extra)
     assert seen and all(seen)
 
 
