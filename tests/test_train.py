@@ -7,6 +7,7 @@ from bgremove_utils.errors import CheckpointError, ConfigError
 from bgremove_utils.evaluation.metrics import evaluate
 from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.settings import make_config
+from bgremove_utils.training import loop
 from bgremove_utils.training.gan import GAN, train_step
 from bgremove_utils.training.hardware import memory_format
 from bgremove_utils.training.loop import one_cycle, train, validation_loss
@@ -32,6 +33,23 @@ def test_training_writes_checkpoints_history_and_samples(tmp_path, tiny_loaders,
     assert {"generator", "discriminator", "opt_g", "opt_d", "scaler", "rng"} <= set(state)
     assert (tmp_path / "best.pt").is_file() and len(list((tmp_path / "samples").glob("*.png"))) == 2
     assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("keep, kept_epoch", [("last", 3), ("best", 2)])
+def test_best_pt_holds_the_last_epoch_or_the_best_validated_one(tmp_path, tiny_loaders, tiny_run, keep, kept_epoch):
+    scripted = iter([0.5, 0.7, 0.6])  # validation IoU of epochs 1-3: the best is not the last
+
+    def epoch_with_scripted_iou(*args, **kwargs):
+        return real_epoch(*args, **kwargs) | {"val_iou": next(scripted)}
+
+    real_epoch = loop.train_epoch
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "train_epoch", epoch_with_scripted_iou)
+        train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=3, keep=keep))
+    kept, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
+    assert kept["epoch"] == kept_epoch
+    same = all(torch.equal(kept["generator"][k], last["generator"][k]) for k in last["generator"])
+    assert same == (kept_epoch == 3)
 
 
 def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_loaders, tiny_run):
