@@ -147,12 +147,12 @@ def train(
                 if problem := watch.check_epoch(row):
                     raise DivergenceError(f"training diverged in {problem}")
                 history.append(row)
-                keep = config.keep == "last" or row["val_iou"] > best_iou
+                write_best = config.keep == "last" or row["val_iou"] > best_iou
                 best_iou = max(best_iou, row["val_iou"])
                 if proc.is_main:
                     warn_if_unhealthy(history, config, warned)
                     state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
-                    save_epoch(state, keep, ckpt_dir, gan.generator, fixed, config)
+                    save_epoch(state, write_best, ckpt_dir, gan.generator, fixed, config)
                 proc.barrier()  # the checkpoint is complete before any process goes on
                 bar.update()
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou")})
@@ -188,9 +188,9 @@ def summary_line(history: list[dict], profile: str, device: str) -> str:
     )
 
 
-def save_epoch(state: dict, keep: bool, ckpt_dir: Path, g: GModel, fixed: list, config: TrainConfig) -> None:
+def save_epoch(state: dict, write_best: bool, ckpt_dir: Path, g: GModel, fixed: list, config: TrainConfig) -> None:
     """After an epoch: last.pt and history.json; best.pt when this epoch's G is the one to keep
-    (`keep`: every epoch, or when the validation IoU is the best yet); every `sample_every` epochs
+    (`write_best`: every epoch, or when the validation IoU is the best yet); every `sample_every` epochs
     (and at the last) a picture of the fixed validation predictions. A full disk stops the run with
     one CheckpointError naming the last complete checkpoint."""
     epoch, last = state["epoch"], ckpt_dir / LAST_CHECKPOINT
@@ -200,7 +200,7 @@ def save_epoch(state: dict, keep: bool, ckpt_dir: Path, g: GModel, fixed: list, 
         kept = epoch
         with _writing(ckpt_dir / HISTORY_FILE), atomic_write(ckpt_dir / HISTORY_FILE) as handle:
             handle.write(json.dumps(state["history"], indent=1).encode())
-        if keep:
+        if write_best:
             save_checkpoint(state, ckpt_dir / BEST_CHECKPOINT)
         if config.sample_every and (epoch % config.sample_every == 0 or epoch == config.epochs):
             with _writing(path := ckpt_dir / "samples" / f"epoch_{epoch:03d}.png"):
