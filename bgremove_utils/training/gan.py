@@ -64,8 +64,9 @@ class GAN:
     @classmethod
     def build(cls, config: TrainConfig, device: torch.device) -> GAN:
         torch.manual_seed(config.seed)
-        g = GModel(config.g).to(device, memory_format=memory_format(device))
-        d = DModel(config.d).to(device, memory_format=memory_format(device))
+        layout = memory_format(device)
+        g = GModel(config.g).to(device, memory_format=layout)
+        d = DModel(config.d).to(device, memory_format=layout)
         amp = config.amp and amp_dtype(device) is not None
         size = config.g.image_size
         return cls(

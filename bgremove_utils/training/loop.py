@@ -251,10 +251,11 @@ def train_epoch(
     start_peak(gan.device)
     gan.g.train()
     gan.d.train()
+    layout = memory_format(gan.device)
     tick = time.perf_counter()
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
-        photo = photo.to(gan.device, non_blocking=True, memory_format=memory_format(gan.device))
-        target = target.to(gan.device, non_blocking=True, memory_format=memory_format(gan.device))
+        photo = photo.to(gan.device, non_blocking=True, memory_format=layout)
+        target = target.to(gan.device, non_blocking=True, memory_format=layout)
         unlabelled = gan.draw_unlabelled(config.unlabelled_batch, photo)
         waited += time.perf_counter() - tick  # the loop had no batch to step on: data's share of the epoch
         stats = _step(photo, target, gan, config, unlabelled, measure_share=n % SHARE_EVERY == 0)
