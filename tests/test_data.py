@@ -131,6 +131,22 @@ def test_joint_augmentation_keeps_photo_and_target_aligned(tmp_path):
         assert len({y[3].sum().item() for _, y in items}) >= 6  # each picture its own crop
 
 
+def test_augmentation_keeps_the_colour_of_a_white_objects_soft_edge(tmp_path):
+    size = 64
+    yy, xx = np.mgrid[0:size, 0:size]
+    alpha = np.clip((14 - np.hypot(yy - 30, xx - 34)) / 6, 0, 1)  # a disc whose edge fades over 6 pixels
+    white = np.where(alpha[..., None] > 0, 255, 0).astype(np.uint8).repeat(3, -1)  # black under alpha 0
+    Image.fromarray(white).save(tmp_path / "w.png")
+    (tmp_path / "t").mkdir()
+    Image.fromarray(np.dstack([white, (alpha * 255).round().astype(np.uint8)]), "RGBA").save(tmp_path / "t" / "w.png")
+    dataset = PairedImageDataset([(tmp_path / "w.png", tmp_path / "t" / "w.png")], image_size=size, augment=True)
+    torch.manual_seed(0)
+    for _, cutout in dataset.__getitems__([0] * 12):
+        edge = (cutout[3] > 0.02) & (cutout[3] < 0.98)
+        assert edge.sum() > 50  # the soft edge is there, and moved by the crop
+        assert cutout[:3, edge].min() > 0.97  # white, not darkened towards the black stored under alpha 0
+
+
 def test_batch_augmentation_crops_like_random_resized_crop():
     size = 64
     ramp = (torch.arange(size, dtype=torch.float32) + 0.5) / size  # each pixel's x (and y) in (0, 1)

@@ -1,6 +1,8 @@
 """The GAN's step: what D sees, gradient accumulation, mixed precision's choice, health warnings,
 and a batch too large for the GPU."""
 
+import copy
+
 import pytest
 import torch
 
@@ -114,6 +116,46 @@ def test_a_batch_too_large_for_the_gpu_is_one_clear_error_with_a_size_that_fits(
     assert info.value.__cause__ is None
     history = train(profile="quick", loaders=tiny_loaders, grad_accum=4, **args)  # what the message says works
     assert len(history) == 1
+
+
+def test_running_out_of_memory_in_gs_half_leaves_no_trace_and_names_a_batch_that_fits(tiny_loaders):
+    config = make_config("quick", **TINY, ema_decay=0.9)
+    gan = GAN.build(config, torch.device("cpu"))
+    photo, target = next(iter(tiny_loaders.train))  # 8 pictures
+    loop._step(photo, target, gan, config)  # one real step first: the optimizers have a state
+    before = {name: copy.deepcopy(part.state_dict()) for name, part in [("d", gan.d), ("g", gan.g), ("ema", gan.ema)]}
+    before |= {"opt_d": copy.deepcopy(gan.opt_d.state_dict()), "opt_g": copy.deepcopy(gan.opt_g.state_dict())}
+    judge = gan.d.forward
+
+    def small_memory(*args, **kwargs):  # D judging G's cut-outs for G's loss: G's half, where the peak is
+        frozen = not any(p.requires_grad for p in gan.d.parameters())
+        if frozen and len(args[0]) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return judge(*args, **kwargs)
+
+    gan.d.forward = small_memory
+    with pytest.raises(ConfigError, match=r"batch_size=8: .* one of 2 does: use batch_size=2"):
+        loop._step(photo, target, gan, config)
+    assert all(p.requires_grad for p in gan.d.parameters())  # D trainable again
+    assert gan.steps == 1
+    for name in ("d", "g", "ema", "opt_d", "opt_g"):
+        _assert_same(getattr(gan, name).state_dict(), before[name])
+
+
+def _assert_same(a, b) -> None:
+    """Two state dicts (nested dicts and lists of tensors and numbers) hold the same values."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    elif torch.is_tensor(a):
+        assert torch.equal(a, b)
+    else:
+        assert a == b
 
 
 def test_history_records_what_d_says_of_real_and_fake_cutouts(tmp_path, tiny_loaders, tiny_run):

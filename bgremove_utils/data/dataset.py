@@ -19,7 +19,7 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from ..errors import ConfigError, DataError, ImageError
 from ..paths import default_sample_dir
 from ..settings import EVAL_BATCH, DataConfig, GConfig
-from .augment import augment_batch
+from .augment import augment_pairs
 from .backgrounds import Backgrounds, paste
 from .images import cutout_alpha, open_image
 from .pairs import find_splits, read_manifest
@@ -92,11 +92,10 @@ class PairedImageDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Items `indices` at once (a DataLoader asks for a batch this way), augmented by
-        `augment_batch` and pasted on backgrounds in one call each."""
-        both = torch.cat([self.inputs[indices], self.targets[indices]], 1).float() / 255.0  # (B, 7, S, S)
+        `augment_pairs` and pasted on backgrounds in one call each."""
+        photo, cutout = self.inputs[indices].float() / 255.0, self.targets[indices].float() / 255.0
         if self.augment:
-            both = augment_batch(both)
-        photo, cutout = both[:, :3], both[:, 3:]
+            photo, cutout = augment_pairs(photo, cutout)
         if self.backgrounds is not None:
             photo = paste(cutout, self.backgrounds.draw(len(cutout)))
         return list(zip(photo, cutout))

@@ -144,24 +144,34 @@ def train_step(
     gan.scaler.step(gan.opt_d)
     gan.steps += 1
 
-    gan.d.requires_grad_(False)  # 2. G, through D frozen: gradients flow into G only
-    gan.opt_g.zero_grad(set_to_none=True)
-    for i, ((y, x, bg), w) in enumerate(zip(parts, weights)):
-        with accumulating(gan.g_logits, last=i == k - 1), gan.autocast():
-            g_logits = logits[i] if k == 1 else gan.g_logits(x)
-            pasted = over(torch.sigmoid(g_logits), bg)  # G's cut-outs, not detached: D's verdict reaches G
-            terms = generator_terms(gan.d, x, pasted, g_logits, y, bg, config)
-            loss_g = sum(terms["weighted"].values())
-        if measure_share and i == 0:
-            stats["adv_share"] = adversarial_share(terms["weighted"], gan.g.head.weight)
-        gan.scaler.scale(loss_g * w).backward()
-        _add(stats, w, loss_g=loss_g, **terms["readings"])
+    gan.opt_g.zero_grad(set_to_none=True)  # 2. G, through D frozen: gradients flow into G only
+    with frozen(gan.d):
+        for i, ((y, x, bg), w) in enumerate(zip(parts, weights)):
+            with accumulating(gan.g_logits, last=i == k - 1), gan.autocast():
+                g_logits = logits[i] if k == 1 else gan.g_logits(x)
+                pasted = over(torch.sigmoid(g_logits), bg)  # G's cut-outs, not detached: D's verdict reaches G
+                terms = generator_terms(gan.d, x, pasted, g_logits, y, bg, config)
+                loss_g = sum(terms["weighted"].values())
+            if measure_share and i == 0:
+                stats["adv_share"] = adversarial_share(terms["weighted"], gan.g.head.weight)
+            gan.scaler.scale(loss_g * w).backward()
+            _add(stats, w, loss_g=loss_g, **terms["readings"])
     gan.scaler.step(gan.opt_g)
     gan.scaler.update()
-    gan.d.requires_grad_(True)
     if gan.ema is not None:
         gan.ema.update_parameters(gan.g)
     return stats
+
+
+@contextlib.contextmanager
+def frozen(network: torch.nn.Module):
+    """`network`'s weights take no gradient inside the block (`requires_grad_(False)`), and take
+    them again after it, also when the block fails (a batch out of memory: the retry needs D)."""
+    network.requires_grad_(False)
+    try:
+        yield network
+    finally:
+        network.requires_grad_(True)
 
 
 def generator_terms(

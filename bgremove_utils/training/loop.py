@@ -41,7 +41,7 @@ from .hardware import fitting_batch, free_cached, memory_format, out_of_memory, 
 from .health import DivergenceWatch, warn_if_unhealthy
 from .lock import run_lock
 from .losses import reconstruction_losses
-from .state import restore_training, training_state
+from .state import restore_training, step_state, training_state, undo_step
 
 WARMUP = 0.15  # of a one-cycle schedule's steps, the share that warms up (from 1/25 of the peak)
 SHARE_EVERY = 4  # the adversarial share of G's update is measured every this many steps (two small backwards)
@@ -301,11 +301,20 @@ def validation_loss(g: GModel, loader, device: torch.device) -> tuple[dict[str, 
 
 def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, **kwargs) -> dict:
     """`train_step`; a batch that does not fit in the GPU's memory ends training with one clear
-    error that says which batch size fits (found by trying smaller ones, in one part each)."""
+    error that says which batch size fits (found by trying smaller ones, in one part each). The
+    failed step and the trials leave the networks, optimizers and average as they were before it."""
+    before = step_state(gan)
     try:
         return train_step(photo, target, gan, config, *args, **kwargs)
     except torch.OutOfMemoryError:
+        undo_step(gan, before)  # D may have stepped before G's half ran out of memory
         free_cached()
-        one_part = replace(config, grad_accum=1)
-        fits = fitting_batch(lambda size: train_step(photo[:size], target[:size], gan, one_part), len(photo))
-        raise out_of_memory(len(photo), fits, gan.device) from None
+        before, one_part = step_state(gan, whole=True), replace(config, grad_accum=1)
+
+        def attempt(size: int) -> None:  # a trial step that leaves no trace
+            try:
+                train_step(photo[:size], target[:size], gan, one_part)
+            finally:
+                undo_step(gan, before)
+
+        raise out_of_memory(len(photo), fitting_batch(attempt, len(photo)), gan.device) from None

@@ -5,6 +5,7 @@ so that a run killed at any moment resumes exactly from its last checkpoint.
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import asdict
 from pathlib import Path
@@ -55,6 +56,27 @@ def training_state(
         "rng": rng_state(),
         "loader_rng": loaders.train.generator.get_state() if loaders.train.generator is not None else None,
     }
+
+
+def step_state(gan: GAN, whole: bool = False) -> dict:
+    """A copy of what a training step changes before G's update: D's weights and buffers, D's
+    optimizer, the AMP scaler and the step counter; `whole`: G's, its optimizer's and its average's
+    too. `undo_step` puts it back: a step that ran out of memory leaves no trace, and a retry
+    starts where it did."""
+    saved = {"d": gan.d, "opt_d": gan.opt_d, "scaler": gan.scaler.state_dict(), "steps": gan.steps}
+    if whole:
+        saved |= {"g": gan.g, "opt_g": gan.opt_g} | ({"ema": gan.ema} if gan.ema is not None else {})
+    return {key: copy.deepcopy(part.state_dict()) if hasattr(part, "state_dict") else part for key, part in saved.items()}
+
+
+def undo_step(gan: GAN, saved: dict) -> None:
+    """Put back the state `step_state` copied (copied again: it may be put back more than once)."""
+    for key in ("d", "opt_d", "g", "opt_g", "ema"):
+        if key in saved:
+            getattr(gan, key).load_state_dict(copy.deepcopy(saved[key]))  # an optimizer keeps what it is given
+    gan.scaler = torch.amp.GradScaler(gan.device.type, enabled=gan.scaler.is_enabled())  # none of the failed step's
+    gan.scaler.load_state_dict(saved["scaler"])
+    gan.steps = saved["steps"]
 
 
 def restore_training(path: Path, gan: GAN, loaders: Loaders, config: TrainConfig) -> tuple[list, float, int, list]:
