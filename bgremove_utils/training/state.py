@@ -66,7 +66,7 @@ def step_state(gan: GAN, whole: bool = False) -> dict:
     saved = {"d": gan.d, "opt_d": gan.opt_d, "scaler": gan.scaler.state_dict(), "steps": gan.steps}
     if whole:
         saved |= {"g": gan.g, "opt_g": gan.opt_g} | ({"ema": gan.ema} if gan.ema is not None else {})
-    return {key: copy.deepcopy(part.state_dict()) if hasattr(part, "state_dict") else part for key, part in saved.items()}
+    return {key: copy.deepcopy(v.state_dict()) if hasattr(v, "state_dict") else v for key, v in saved.items()}
 
 
 def undo_step(gan: GAN, saved: dict) -> None:
