@@ -76,6 +76,44 @@ def test_resume_with_more_epochs_than_planned_learns_in_a_new_cycle(tmp_path, ti
     assert rates[-1] < 1e-3 * peak  # and anneals by the new end
 
 
+def _train_recording_rates(loaders, run: dict, stop_after: int | None = None, **options) -> list[float]:
+    """`train`, returning G's learning rate at each step; `stop_after` steps: Ctrl-C there."""
+    rates, real_step = [], loop.train_step
+
+    def step(photo, target, gan, *args, **kwargs):
+        if len(rates) == stop_after:
+            raise KeyboardInterrupt
+        rates.append(gan.opt_g.param_groups[0]["lr"])
+        return real_step(photo, target, gan, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "train_step", step)
+        train(loaders=loaders, **run, **options)
+    return rates
+
+
+def test_a_second_resume_of_an_extended_run_carries_on_its_cycle(tmp_path, tiny_loaders, tiny_run):
+    steps = len(tiny_loaders.train)  # per epoch
+    for folder in ("once", "twice"):
+        _train_recording_rates(tiny_loaders, tiny_run(tmp_path / folder, epochs=2))
+    straight = _train_recording_rates(tiny_loaders, tiny_run(tmp_path / "once", epochs=5), resume=True)
+    stopped = _train_recording_rates(
+        tiny_loaders, tiny_run(tmp_path / "twice", epochs=5), resume=True, stop_after=steps + 1
+    )  # Ctrl-C in epoch 4: last.pt holds epoch 3
+    again = _train_recording_rates(tiny_loaders, tiny_run(tmp_path / "twice", epochs=5), resume=True)
+    assert stopped[:steps] == straight[:steps]
+    assert again == pytest.approx(straight[steps:], rel=1e-9)  # epochs 4 and 5 at the rates of one run
+
+
+def test_resume_with_a_constant_rate_uses_the_rates_given_now(tmp_path, tiny_loaders, tiny_run):
+    constant = {"lr_schedule": "constant", "lr_g": 1e-4, "lr_d": 1e-5}
+    train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1, **constant))
+    lower = {**constant, "lr_g": 1e-6, "lr_d": 1e-7}  # what the divergence message tells a learner to do
+    rates = _train_recording_rates(tiny_loaders, tiny_run(tmp_path, epochs=2, **lower), resume=True)
+    assert set(rates) == {1e-6}
+    assert load_checkpoint(tmp_path / "last.pt")["opt_d"]["param_groups"][0]["lr"] == 1e-7
+
+
 def _rates(schedule: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[float]:
     rates = []
     for _ in range(steps):

@@ -50,8 +50,8 @@ SHARE_EVERY = 4  # the adversarial share of G's update is measured every this ma
 def one_cycle(optimizer: torch.optim.Optimizer, peak: float, steps: int, saved: dict | None = None) -> OneCycleLR:
     """torch's OneCycleLR over `steps`: a warm-up from peak / 25 to `peak`, then a cosine anneal to
     peak / 25 / 1e4, Adam's betas left as set. `saved`: a checkpoint's schedule, carried on when it
-    was planned for as many steps; a run resumed for more epochs gets a new cycle over the steps
-    left instead, so that they learn (a finished cycle would go on at its last, near-zero rate)."""
+    was planned for as many steps (`_schedulers` decides; a finished cycle would go on at its last,
+    near-zero rate, so a run resumed for more epochs gets a new one)."""
     warmup = max(1, round(WARMUP * steps))  # whole steps: OneCycleLR peaks at step pct_start * total_steps - 1
     schedule = OneCycleLR(  # one point more than steps: the rate after the last step is the end's
         optimizer,
@@ -69,13 +69,17 @@ def one_cycle(optimizer: torch.optim.Optimizer, peak: float, steps: int, saved: 
 
 
 def _schedulers(gan: GAN, config: TrainConfig, steps_per_epoch: int, start: int, saved: list) -> list:
-    """The one-cycle schedules of G's and D's optimizers for the epochs from `start` on."""
+    """The one-cycle schedules of G's and D's optimizers for the epochs from `start` on: the saved
+    ones carried on when they end where this run ends (however often it was resumed); else, as for
+    a run resumed for more epochs, a new cycle over the steps left."""
     if config.lr_schedule != "onecycle":
         return []
-    total, done = config.epochs * steps_per_epoch, start * steps_per_epoch
+    left = (config.epochs - start) * steps_per_epoch
     saved = saved or [None, None]
-    if saved[0] is not None and saved[0].get("total_steps") != total + 1:  # planned for fewer epochs: a new cycle
-        total, saved = total - done, [None, None]
+    if saved[0] is not None and saved[0].get("total_steps", 0) - 1 - saved[0].get("last_epoch", 0) == left:
+        total = saved[0]["total_steps"] - 1  # the saved cycle, where it was
+    else:
+        total, saved = left, [None, None]
     pairs = zip((gan.opt_g, gan.opt_d), (config.lr_g, config.lr_d), saved)
     return [one_cycle(opt, lr, total, state) for opt, lr, state in pairs]
 

@@ -97,8 +97,10 @@ def restore_training(path: Path, gan: GAN, loaders: Loaders, config: TrainConfig
         load_state(gan.ema.module, state["generator"], path, "generator's average")
         gan.ema.n_averaged.fill_(state.get("ema_averaged", 0))
     load_state(gan.d, state["discriminator"], path, "discriminator")
-    gan.opt_g.load_state_dict(state["opt_g"])
-    gan.opt_d.load_state_dict(state["opt_d"])
+    for optimizer, name, lr in ((gan.opt_g, "opt_g", config.lr_g), (gan.opt_d, "opt_d", config.lr_d)):
+        optimizer.load_state_dict(state[name])
+        for group in optimizer.param_groups:
+            group["lr"] = lr  # the rates asked for now win (--resume --lr-g 1e-6); a one-cycle schedule sets its own
     gan.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     if state.get("loader_rng") is not None and loaders.train.generator is not None:
