@@ -1,10 +1,13 @@
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bgremove_utils.errors import OutputError
-from bgremove_utils.export.inference import process_and_generate, process_folder
+from bgremove_utils.export.inference import cut_out, process_and_generate, process_folder
 from bgremove_utils.models.checkpoint import load_generator
+from bgremove_utils.models.networks import GModel
+from bgremove_utils.settings import GConfig
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +60,16 @@ def test_folder_export_reports_a_bad_file_and_goes_on(tmp_path, generator, capsy
     assert [p.name for p, _ in report.failed] == ["broken.png"]
     assert "broken.png" in capsys.readouterr().out
     assert (src / "broken.png").read_bytes() == b"this is not a png"
+
+
+def test_a_picture_with_transparency_keeps_its_own_colours_and_its_alpha_counts_once():
+    torch.manual_seed(0)
+    tiny = GModel(GConfig(image_size=32, base_channels=8, max_channels=16, depth=3)).eval()
+    rgba = np.zeros((40, 60, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[:, :30, 3], rgba[:, 30:, 3] = 255, 128, 255  # pure red: half see-through, half opaque
+    picture = Image.fromarray(rgba, "RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)), picture).convert("RGB")
+    network_alpha = np.asarray(cut_out(flat, tiny, refine=False))[..., 3].astype(np.uint16)  # what G sees
+    out = np.asarray(cut_out(picture, tiny, refine=False))
+    assert (out[:, :30, :3] == [255, 0, 0]).all()  # not the blend with white, [255, 127, 127]
+    assert (out[..., 3] == (network_alpha * rgba[..., 3] + 127) // 255).all()  # G's alpha times its own, once

@@ -100,17 +100,19 @@ def cut_out(
     picture's pixels are blended with the old background: there the object's own colour, estimated
     from the colours around (see `refine.soft_colours`). Without: the network's matte
     upsampled bilinearly and the picture's colours everywhere. A picture that has transparency
-    already keeps it (the network sees it over white, and its alpha is multiplied into the network's)."""
+    already keeps it: the network sees it over white, its alpha is multiplied into the network's
+    once, and where it is not opaque the colours are its own (not the blend with white)."""
     model = get_generator(generator, device)
-    own_alpha = None
+    own = None
     if photo.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in photo.info:  # e.g. a palette's
-        photo = photo.convert("RGBA")
-        own_alpha = photo.getchannel("A")
-        photo = Image.alpha_composite(Image.new("RGBA", photo.size, (255, 255, 255, 255)), photo)
+        own = np.array(photo.convert("RGBA"))  # (H, W, 4): straight colours and their alpha
+        photo = Image.alpha_composite(Image.new("RGBA", photo.size, (255, 255, 255, 255)), Image.fromarray(own))
     photo = photo.convert("RGB")
     rgb, alpha = _cut_out_arrays(model, photo, refine)
-    if own_alpha is not None:
-        alpha = ((alpha.astype(np.uint16) * np.asarray(own_alpha) + 127) // 255).astype(np.uint8)
+    if own is not None:
+        see_through = own[..., 3] < 255
+        rgb[see_through] = own[..., :3][see_through]
+        alpha = ((alpha.astype(np.uint16) * own[..., 3] + 127) // 255).astype(np.uint8)
     return Image.merge("RGBA", (*Image.fromarray(rgb).split(), Image.fromarray(alpha, "L")))
 
 
