@@ -130,7 +130,7 @@ def _cmd_download(args) -> None:
 
 
 def _cmd_train(args) -> None:
-    given = {name: getattr(args, name) for name in settings()}
+    given = {name: getattr(args, name) for name in settings() if getattr(args, name) is not None}  # None: not given
     given = {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}
     history = train(resume=args.resume, progress=not args.no_progress, **given)
     if history and is_main():  # under torchrun: said once, by rank 0
@@ -205,7 +205,7 @@ def _cmd_demo(args) -> None:
     sample = make_sample()
     print(f"1/4 sample data in {sample}")
     print(f"2/4 training, profile '{profile}'")
-    history = train(profile=profile, checkpoint_dir=str(ckpt), epochs=args.epochs)
+    history = train(profile=profile, checkpoint_dir=str(ckpt), **({"epochs": args.epochs} if args.epochs else {}))
     generator = load_generator(ckpt / BEST_CHECKPOINT)
     size = generator.config.image_size
     loaders = make_loaders(sample, size, batch_size=EVAL_BATCH, augment=False)

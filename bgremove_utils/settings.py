@@ -187,9 +187,11 @@ def _replace(config: TrainConfig, flat: dict) -> TrainConfig:
 
 
 def with_settings(config: TrainConfig, **overrides) -> TrainConfig:
-    """`config` with any setting replaced by its own name (None keeps it), checked before any data
-    is loaded: `with_settings(config, epochs=50, depth=3, batch_size=8)`."""
-    config = _replace(config, {k: v for k, v in overrides.items() if v is not None})
+    """`config` with any setting replaced by its own name, checked before any data is loaded:
+    `with_settings(config, epochs=50, depth=3, batch_size=8)`. A value given is the value used,
+    None too (`data_root=None`: the course's sample; `unlabelled=None`: none); a setting not
+    named keeps the config's value."""
+    config = _replace(config, overrides)
     validate(config)
     return config
 
