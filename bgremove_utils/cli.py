@@ -14,10 +14,10 @@ from pathlib import Path
 import matplotlib
 
 from .course.viz import predict_and_compare
-from .data.dataset import make_loaders, new_photos_loader
+from .data.dataset import make_loaders, new_photos_loader, split_loader
 from .data.download import download_kaggle
 from .data.pairs import read_manifest
-from .data.real import HALVES, default_real_dir, real_loader
+from .data.real import HALVES, real_loader
 from .data.sample import make_sample
 from .errors import BgRemoveError
 from .evaluation.metrics import evaluate, metrics_table
@@ -78,8 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--real",
         metavar="DIR",
-        help="also score real photographs with their masks (an L mask or an RGBA cut-out per stem) in DIR "
-        "(default: ../shared/real-val beside the project, when it is there; '' for none)",
+        help="also score real photographs with their masks (an L mask or an RGBA cut-out per stem) in DIR",
     )
     p.add_argument(
         "--real-half",
@@ -148,8 +147,7 @@ def _load_split(args):
         data = replace(data, **{name: getattr(args, name) for name in DATA_SOURCE})
     if not data.names_source():
         data = replace(data, data_root=str(make_sample()))
-    loaders = make_loaders(data, generator.config.image_size, batch_size=EVAL_BATCH, augment=False)
-    return generator, getattr(loaders, args.split)
+    return generator, split_loader(data, generator.config.image_size, args.split)
 
 
 def _cmd_evaluate(args) -> None:
@@ -163,14 +161,17 @@ def _cmd_evaluate(args) -> None:
     print(metrics_table({name: evaluate(generator, ld) for name, ld in splits.items()}))
 
 
+REAL_HINT = (
+    "Real photographs are the test that counts: --real DIR scores a folder of photos with their masks "
+    "(your own, or a public matting or segmentation set with human-made masks, e.g. P3M-10k or AIM-500)."
+)
+
+
 def _real_folder(given: str | None) -> Path | None:
-    """The folder of real photographs to score: the one given ('' for none), else the default when
-    it is there; when it is not, one line says so."""
-    if given is not None:
-        return Path(given) if given else None
-    if default_real_dir().is_dir():
-        return default_real_dir()
-    print(f"No real photographs at {default_real_dir()}: scoring the sample's splits only (--real DIR names one).")
+    """The folder of real photographs to score (None or '': none, and one line says where to get some)."""
+    if given:
+        return Path(given)
+    print(REAL_HINT)
     return None
 
 

@@ -84,3 +84,27 @@ def test_a_missing_checkpoint_is_one_clear_line_not_a_traceback(tmp_path):
     result = _cli("predict", tmp_path / "x.jpg", tmp_path / "y.png", "--checkpoint", tmp_path / "none.pt")
     assert result.returncode != 0
     assert "none.pt" in result.stderr and "train" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_scores_every_picture_of_a_folder_smaller_than_a_batch_once(tmp_path):
+    from bgremove_utils.data.pairs import find_splits
+    from bgremove_utils.models.checkpoint import save_checkpoint
+    from bgremove_utils.models.networks import GModel
+    from bgremove_utils.settings import make_config
+
+    for folder in ("with_bg", "no_bg"):
+        (tmp_path / "pairs" / folder).mkdir(parents=True)
+    for i in range(24):  # fewer training pairs than evaluate's batch of 32
+        Image.new("RGB", (40, 40), (10 * i, 90, 30)).save(tmp_path / "pairs" / "with_bg" / f"p{i}.png")
+        alpha = np.zeros((40, 40), np.uint8)
+        alpha[10 : 20 + i % 10, 8:30] = 255
+        Image.fromarray(np.dstack([np.full((40, 40, 3), 90, np.uint8), alpha]), "RGBA").save(
+            tmp_path / "pairs" / "no_bg" / f"p{i}.png"
+        )
+    config = make_config("quick", image_size=32, base_channels=8, depth=3)
+    save_checkpoint({"generator": GModel(config.g).state_dict(), "config": config.to_dict()}, tmp_path / "g.pt")
+    n_train = len(find_splits(tmp_path / "pairs")["train"])
+    result = _cli("evaluate", "--checkpoint", tmp_path / "g.pt", "--data-root", tmp_path / "pairs", "--split", "train")
+    assert result.returncode == 0, result.stderr
+    assert f"train: {n_train} pictures" in result.stdout  # each once: none dropped, no training batch needed
+    assert "--real DIR scores a folder of photos with their masks" in result.stdout  # where real photographs come from

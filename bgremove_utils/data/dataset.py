@@ -159,6 +159,18 @@ def make_loaders(
     )
 
 
+def split_loader(
+    data: DataConfig | str | os.PathLike | None, image_size: int, split: str = "test", batch_size: int = EVAL_BATCH
+) -> DataLoader:
+    """The pictures of one split ("train", "val" or "test") of the pairs `data` names (as in
+    `make_loaders`), each once, in order and as stored (no augmentation, no pasting): what
+    `evaluate` scores. No training batch is built, so a folder smaller than one is scored too."""
+    if not isinstance(data, DataConfig):
+        data = DataConfig(data_root=None if data is None else str(data))
+    pairs = find_splits(data.data_root, data.bg_path, data.no_bg_path)[split]
+    return DataLoader(PairedImageDataset(pairs, image_size), batch_size=batch_size, shuffle=False)
+
+
 def new_photos_loader(
     image_size: int = GConfig.image_size, batch_size: int = EVAL_BATCH, root: str | os.PathLike | None = None
 ) -> DataLoader:
