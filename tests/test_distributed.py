@@ -141,3 +141,40 @@ def test_a_one_process_group_trains_with_ddp_and_is_destroyed_even_on_error(
     with pytest.raises(CheckpointError, match="base_channels"):
         train(resume=True, **{**args, "base_channels": 16})
     assert not dist.is_initialized()
+
+
+TWO_RANKS_FROM_NOTHING = """
+import json, os, sys, time
+from bgremove_utils.data import sample
+from bgremove_utils.training import loop
+
+real = sample.make_sample
+
+def make_sample():  # the course's default sample, smaller: the same code, the same folder
+    start = time.time()
+    root = real(n_pairs=40, size=32)
+    with open(sys.argv[1], "a") as log:
+        log.write(json.dumps({"rank": int(os.environ["RANK"]), "start": start, "end": time.time()}) + "\\n")
+    return root
+
+loop.make_sample = make_sample
+loop.train(profile="quick", epochs=1, image_size=32, batch_size=4, device="cpu", progress=False, sample_every=0)
+"""
+
+
+def test_two_ranks_from_an_empty_data_folder_make_the_sample_once_rank_0_first(tmp_path):
+    script = tmp_path / "two_ranks.py"
+    script.write_text(TWO_RANKS_FROM_NOTHING)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--nproc_per_node=2", "--standalone", str(script), str(tmp_path / "calls.jsonl")]
+    clean = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}
+    home = tmp_path / "course"  # no data/ in it yet
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**clean, "BGREMOVE_HOME": str(home)}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    made = min((c for c in calls if c["rank"] == 0), key=lambda c: c["start"])  # rank 0's first call writes it
+    assert all(c["start"] >= made["end"] for c in calls if c["rank"] == 1)  # rank 1 waited until it was written
+    assert len(list((home / "data" / "sample" / "no_bg").glob("*.png"))) == 40
+    assert (home / "checkpoints" / "last.pt").is_file()

@@ -122,7 +122,7 @@ def train(
         gan = GAN.build(config, proc.device)
         if loaders is None:
             with distributed.quiet_unless_main():
-                data = config.data if config.data.names_source() else replace(config.data, data_root=str(make_sample()))
+                data = config.data if config.data.names_source() else replace(config.data, data_root=_sample(proc))
                 loaders = make_loaders(data, config.g.image_size)
         fixed = [t[:6].to(proc.device) for t in next(iter(loaders.val))]  # the sample pictures, each time the same
         loaders = proc.shard(loaders, config.seed)
@@ -178,6 +178,15 @@ def train(
                     f"peak GPU memory: {max(peaks):.2f} GiB (batch {config.data.batch_size}, {config.g.image_size} px)"
                 )
         return history
+
+
+def _sample(proc: Process) -> str:
+    """The course's sample, made first if missing: by rank 0 alone under torchrun, while the other
+    processes wait, then found complete by them (several writers of one file would clash)."""
+    if proc.is_main:
+        make_sample()
+    proc.barrier()
+    return str(make_sample())
 
 
 def summary_line(history: list[dict], profile: str, device: str) -> str:
