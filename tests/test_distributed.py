@@ -170,7 +170,7 @@ def test_two_ranks_from_an_empty_data_folder_make_the_sample_once_rank_0_first(t
     clean = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}
     home = tmp_path / "course"  # no data/ in it yet
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env={**clean, "BGREMOVE_HOME": str(home)}
+        command, capture_output=True, text=True, timeout=120, env={**clean, "BGREMOVE_HOME": str(home)}
     )
     assert result.returncode == 0, result.stdout + result.stderr
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
