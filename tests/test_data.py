@@ -15,6 +15,14 @@ def _photo(path, colour=(200, 30, 30), size=(40, 40)):
     Image.new("RGB", size, colour).save(path)
 
 
+def _square_mask(path, size=32, top=255):
+    """A grey mask of an object square in the middle, its values 0 and `top` (255, or 1 for 0/1)."""
+    mask = np.zeros((size, size), np.uint8)
+    mask[size // 4 : -size // 4, size // 4 : -size // 4] = top
+    Image.fromarray(mask, "L").save(path)
+    return mask
+
+
 def test_pairs_files_by_stem_and_reports_orphans(tmp_path):
     bg, no_bg = tmp_path / "bg", tmp_path / "no_bg"
     bg.mkdir(), no_bg.mkdir()
@@ -103,7 +111,7 @@ def test_real_photographs_split_in_two_halves_by_stem_whatever_the_order(tmp_pat
         (tmp_path / folder).mkdir()
     for stem in stems[:6]:
         _photo(tmp_path / "inputs" / f"{stem}.jpg", size=(16, 16))
-        Image.fromarray(np.full((16, 16), 255, np.uint8), "L").save(tmp_path / "targets" / f"{stem}.png")
+        _square_mask(tmp_path / "targets" / f"{stem}.png", size=16)
     found = {half: [p.stem for p, _ in real_loader(tmp_path, 16, half).dataset.pairs] for half in ("choose", "report")}
     assert sorted(found["choose"] + found["report"]) == stems[:6]
     assert all(halves[stem] == half for half, names in found.items() for stem in names)
