@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageError
-from ..paths import default_sample_dir
+from ..paths import default_sample_dir, project_root
 from .images import decode_image
 from .masks import read_matte
 from .pairs import Pairing, detect_folders, match_pairs, read_manifest, split_pairs
@@ -82,7 +82,8 @@ class DataReport:
             *_masks_rows(usable),
             ("split", self._split_line()),
         ]
-        lines = [f"Data in {self.root}"] + [f"  {name:10} {text}" for name, text in rows]
+        lines = [f"Data in {_under(self.root.absolute(), project_root())}"]  # data/sample, not /home/.../data/sample
+        lines += [f"  {name:10} {text}" for name, text in rows]
         if self.left_out:
             lines.append(f"Left out ({len(self.left_out):,}):")
             lines += [f"  {path.name}: {why.removeprefix(f'{path}: ')}" for path, why in self.left_out[:LISTED]]
