@@ -150,9 +150,10 @@ def inspect_data(
         root = Path(data_root) if data_root is not None else default_sample_dir()
         inputs, targets = detect_folders(root)
         found_by = "the manifest" if read_manifest(root) else "its usual name"
-    else:
+    else:  # as `pairs.find_splits`: a photo folder given alone is searched for the two folders
         root = Path(data_root) if data_root is not None else Path(bg_path).parent
-        inputs, targets, found_by = Path(bg_path), Path(no_bg_path), "its name given"
+        inputs, targets = (Path(bg_path), Path(no_bg_path)) if no_bg_path else detect_folders(bg_path)
+        found_by = "its name given" if no_bg_path else "its usual name"
     pairing = match_pairs(inputs, targets)
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:  # Pillow decodes without the GIL
         reads = dict(zip(pairing.pairs, pool.map(read_pair, pairing.pairs)))
