@@ -7,6 +7,7 @@ resolution); evaluation (metrics); models (the networks and their checkpoint fil
 (pictures, the sample, pairs, loaders, Kaggle); settings, errors, paths and files at the bottom.
 """
 
+from .course.check import check_data
 from .course.viz import plot_history, predict_and_compare, show_pairs
 from .data.dataset import PairedImageDataset, make_loaders
 from .data.download import download_kaggle
@@ -37,6 +38,7 @@ __all__ = [
     "PROFILES",
     "PairedImageDataset",
     "TrainConfig",
+    "check_data",
     "cut_out",
     "download_kaggle",
     "evaluate",

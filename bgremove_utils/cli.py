@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib
 
+from .course.check import check_data
 from .course.viz import predict_and_compare
 from .data.dataset import make_loaders, new_photos_loader, split_loader
 from .data.download import download_kaggle
@@ -60,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("download", help="download the Kaggle data set (needs a Kaggle API token)")
     p.add_argument("--dest", help="where to put it (default: data/kaggle)")
     p.add_argument("--force", action="store_true", help="download again even if it is there")
+
+    p = commands.add_parser(
+        "check-data", help="what a folder of pairs holds, before training on it: pairs, left out and why, masks, split"
+    )
+    p.add_argument("data_root", nargs="?", metavar="DIR", help="the folder of pairs (default: the course's sample)")
+    add_setting_flags(p, ("bg_path", "no_bg_path"))
+    p.add_argument("--n-images", type=int, default=6, help="how many pairs to draw, matte over photo (default: 6)")
+    p.add_argument("--figure", help="where to save the drawing (default: outputs/check_data.png)")
 
     p = commands.add_parser(
         "train",
@@ -126,6 +135,13 @@ def _cmd_make_sample(args) -> None:
 
 def _cmd_download(args) -> None:
     print(f"Kaggle data set in {download_kaggle(args.dest, force=args.force)}")
+
+
+def _cmd_check_data(args) -> None:
+    matplotlib.use("Agg")  # the figure is saved, never shown
+    path = Path(args.figure) if args.figure else default_output_dir() / "check_data.png"
+    check_data(args.data_root, args.bg_path, args.no_bg_path, n_images=args.n_images, figure_path=path)
+    print(f"Pairs drawn with their mattes over the photo: {path}")
 
 
 def _cmd_train(args) -> None:
@@ -238,6 +254,7 @@ def _cmd_demo(args) -> None:
 COMMANDS = {
     "make-sample": _cmd_make_sample,
     "download": _cmd_download,
+    "check-data": _cmd_check_data,
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,

@@ -9,10 +9,19 @@ from bgremove_utils.data.images import cutout_alpha
 from bgremove_utils.data.pairs import detect_folders, find_pairs
 from bgremove_utils.data.real import real_half, real_loader
 from bgremove_utils.errors import DataError
+from bgremove_utils.training.loop import train
 
 
 def _photo(path, colour=(200, 30, 30), size=(40, 40)):
     Image.new("RGB", size, colour).save(path)
+
+
+def _square_mask(path, size=32, top=255):
+    """A grey mask of an object square in the middle, its values 0 and `top` (255, or 1 for 0/1)."""
+    mask = np.zeros((size, size), np.uint8)
+    mask[size // 4 : -size // 4, size // 4 : -size // 4] = top
+    Image.fromarray(mask, "L").save(path)
+    return mask
 
 
 def test_pairs_files_by_stem_and_reports_orphans(tmp_path):
@@ -30,6 +39,80 @@ def test_pairs_files_by_stem_and_reports_orphans(tmp_path):
     assert sorted(p.name for p in orphans) == ["only_cutout.png", "only_photo.png"]
 
 
+def _folders(tmp_path, photos="images", masks="masks"):
+    (tmp_path / photos).mkdir(parents=True), (tmp_path / masks).mkdir()
+    return tmp_path / photos, tmp_path / masks
+
+
+def test_pairs_masks_with_a_mask_suffix_and_says_by_which_rule(tmp_path):
+    images, masks = _folders(tmp_path)
+    for stem, mask in [("img0", "img0_mask"), ("img1", "img1-matte"), ("img2", "IMG2_GT"), ("img3", "img3")]:
+        _photo(images / f"{stem}.jpg")
+        _square_mask(masks / f"{mask}.png", size=40)
+    with pytest.warns(UserWarning, match=r"paired 4: 1 by exact stem, 3 by dropping a mask suffix") as record:
+        pairs, orphans = find_pairs(images, masks)
+    assert len(record) == 1 and "_mask 1" in str(record[0].message) and "_gt 1" in str(record[0].message)
+    assert [(p.stem, m.stem) for p, m in pairs] == [
+        ("img0", "img0_mask"),
+        ("img1", "img1-matte"),
+        ("img2", "IMG2_GT"),
+        ("img3", "img3"),
+    ]
+    assert orphans == []
+
+
+def test_an_exact_stem_is_paired_before_a_mask_suffix_is_dropped(tmp_path, recwarn):
+    images, masks = _folders(tmp_path)
+    for stem in ("a", "b_mask"):  # a photo whose own stem ends like a mask's
+        _photo(images / f"{stem}.jpg")
+    for stem in ("a", "a_mask", "b_mask"):
+        _square_mask(masks / f"{stem}.png", size=40)
+    pairs, orphans = find_pairs(images, masks)
+    assert [(p.name, m.name) for p, m in pairs] == [("a.jpg", "a.png"), ("b_mask.jpg", "b_mask.png")]
+    assert [o.name for o in orphans] == ["a_mask.png"]
+    assert "a_mask.png (a second mask for a.jpg, which is paired with a.png)" in str(recwarn.pop().message)
+
+
+def test_masks_named_exactly_like_their_photos_pair_without_a_word(tmp_path, recwarn):
+    images, masks = _folders(tmp_path)
+    for stem in ("x", "y_gt"):
+        _photo(images / f"{stem}.jpg")
+        _square_mask(masks / f"{stem}.png", size=40)
+    assert len(find_pairs(tmp_path)[0]) == 2 and not recwarn.list
+
+
+def test_a_mask_of_another_aspect_ratio_is_named_and_left_out_another_size_is_not(tmp_path):
+    images, masks = _folders(tmp_path)
+    for stem in ("rotated", "smaller", "rounded"):
+        _photo(images / f"{stem}.jpg", size=(60, 40))
+    Image.new("L", (40, 60), 255).save(masks / "rotated_mask.png")  # turned on its side
+    Image.new("L", (30, 20)).save(masks / "smaller_mask.png")  # the same aspect ratio, half the size
+    Image.new("L", (31, 20)).save(masks / "rounded_mask.png")  # a side rounded when it was resized
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.*")}
+    with pytest.warns(UserWarning, match=r"1 file.* left out") as record:
+        pairs, orphans = find_pairs(images, masks)
+    assert [p.stem for p, _ in pairs] == ["rounded", "smaller"] and [o.name for o in orphans] == ["rotated_mask.png"]
+    assert "rotated_mask.png (40x60, another aspect ratio than its photo rotated.jpg (60x40)" in str(record[0].message)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.*")} == before  # nothing in the folder changed
+
+
+@pytest.mark.usefixtures("one_thread")  # a tiny model (tests/conftest.py)
+def test_images_and_masks_with_suffixes_and_0_1_masks_train_from_the_root_alone(tmp_path, tiny_run):
+    images, masks = _folders(tmp_path / "data")
+    for i in range(20):
+        _photo(images / f"img{i}.jpg", size=(48, 32))
+        mask = np.zeros((32, 48), np.uint8)
+        mask[8:24, 4 + i : 20 + i] = 1  # 0/1, as class-index PNGs are
+        Image.fromarray(mask, "L").save(masks / f"img{i}_mask.png")
+    with pytest.warns(UserWarning, match="by dropping a mask suffix"):
+        loaders = make_loaders(tmp_path / "data", image_size=32, batch_size=4, augment=False)
+    alpha = torch.cat([loader.dataset.targets[:, 3] for loader in loaders])
+    assert len(alpha) == 20 and alpha.amax((1, 2)).min() == 255  # every matte at full strength
+    with pytest.warns(UserWarning, match="by dropping a mask suffix"):
+        history = train(data_root=str(tmp_path / "data"), **tiny_run(tmp_path / "ckpt", epochs=1, batch_size=4))
+    assert len(history) == 1
+
+
 @pytest.mark.parametrize(
     ("photos", "cutouts"),
     [
@@ -43,6 +126,31 @@ def test_detects_the_two_folders_by_their_usual_names(tmp_path, photos, cutouts)
     (tmp_path / "data" / cutouts).mkdir(parents=True)
     found = detect_folders(tmp_path)
     assert (found[0].name, found[1].name) == (photos, cutouts)
+
+
+@pytest.mark.parametrize(
+    ("photos", "masks"),
+    [
+        ("images", "masks"),
+        ("images", "annotations"),
+        ("imgs", "labels"),
+        ("images", "gt"),
+        ("Images", "Ground Truth"),
+        ("image", "alpha"),
+        ("images", "mattes"),
+        ("JPEGImages", "SegmentationClass"),
+    ],
+)
+def test_detects_photos_beside_a_folder_of_masks_by_the_usual_names(tmp_path, photos, masks):
+    (tmp_path / photos).mkdir(), (tmp_path / masks).mkdir()
+    found = detect_folders(tmp_path)
+    assert (found[0].name, found[1].name) == (photos, masks)
+
+
+def test_detects_two_folders_side_by_side_before_two_apart(tmp_path):
+    for folder in ("a/masks", "b/images", "b/masks"):
+        (tmp_path / folder).mkdir(parents=True)
+    assert detect_folders(tmp_path) == (tmp_path / "b" / "images", tmp_path / "b" / "masks")
 
 
 def test_unknown_folder_names_ask_for_explicit_paths(tmp_path):
@@ -103,7 +211,7 @@ def test_real_photographs_split_in_two_halves_by_stem_whatever_the_order(tmp_pat
         (tmp_path / folder).mkdir()
     for stem in stems[:6]:
         _photo(tmp_path / "inputs" / f"{stem}.jpg", size=(16, 16))
-        Image.fromarray(np.full((16, 16), 255, np.uint8), "L").save(tmp_path / "targets" / f"{stem}.png")
+        _square_mask(tmp_path / "targets" / f"{stem}.png", size=16)
     found = {half: [p.stem for p, _ in real_loader(tmp_path, 16, half).dataset.pairs] for half in ("choose", "report")}
     assert sorted(found["choose"] + found["report"]) == stems[:6]
     assert all(halves[stem] == half for half, names in found.items() for stem in names)

@@ -21,7 +21,8 @@ from ..paths import default_sample_dir
 from ..settings import EVAL_BATCH, DataConfig, GConfig
 from .augment import augment_pairs
 from .backgrounds import Backgrounds, paste
-from .images import cutout_alpha, open_image
+from .images import open_image
+from .masks import read_matte
 from .pairs import find_splits, read_manifest
 from .photos import load_photos
 from .sample import make_new_photos
@@ -29,14 +30,16 @@ from .sample import make_new_photos
 
 def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One pair decoded and resized: photo (3, S, S) and cut-out RGBA (4, S, S), both uint8. The
-    cut-out may be RGBA, RGB on a plain background (its matte estimated) or a grey mask (L: the
-    alpha itself, the colours then the photo's)."""
+    target is read by `masks.read_matte` (a cut-out keeps its colours, a mask takes the photo's);
+    an unreadable file, or a mask that is empty or full, is an `ImageError` naming it."""
     source = open_image(photo, "RGB")
     x = source.resize((image_size, image_size), Image.BILINEAR)
-    target = open_image(cutout, "cutout")
-    if target.mode != "RGBA":
-        colours = source.resize(target.size, Image.BILINEAR) if target.mode == "L" else target
-        target = Image.merge("RGBA", (*colours.split(), Image.fromarray(cutout_alpha(target))))
+    matte = read_matte(cutout)
+    if matte.problem:
+        raise ImageError(matte.problem)
+    height, width = matte.alpha.shape
+    colours = source.resize((width, height), Image.BILINEAR) if matte.colours is None else matte.colours
+    target = Image.merge("RGBA", (*colours.split(), Image.fromarray(matte.alpha)))
     y = target.resize((image_size, image_size), Image.BILINEAR)
     return pil_to_tensor(x), pil_to_tensor(y)
 
@@ -46,8 +49,9 @@ class PairedImageDataset(Dataset):
 
     Items are (photo (3, S, S), cut-out RGBA (4, S, S)) as floats in [0, 1]. With `backgrounds`,
     the photo is made anew each time: the (augmented) cut-out pasted on a fresh background, so
-    that a few hundred cut-outs give endless pairs. Files that cannot be read are skipped, listed
-    in `.skipped` and reported in one warning."""
+    that a few hundred cut-outs give endless pairs. Pairs that cannot be used (a file that cannot
+    be read, a mask that is empty or full) are skipped, listed in `.skipped` (photo, why) and
+    reported in one warning."""
 
     def __init__(
         self,
@@ -77,7 +81,8 @@ class PairedImageDataset(Dataset):
             ys.append(result[1])
         if self.skipped:
             warnings.warn(
-                f"{len(self.skipped)} pair(s) skipped, unreadable: " + "; ".join(m for _, m in self.skipped[:3]),
+                f"{len(self.skipped)} pair(s) skipped (a file unreadable, or a mask empty or full): "
+                + "; ".join(m for _, m in self.skipped[:3]),
                 stacklevel=2,
             )
         empty = torch.empty(0, dtype=torch.uint8)

@@ -84,26 +84,13 @@ def _decode(path: Path) -> Image.Image:
         return ImageOps.exif_transpose(image)
 
 
-def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image:
-    """Decode `path` fully, turn it upright by its EXIF orientation and convert it to `mode`:
-    "RGB" (transparency flattened onto white), "RGBA", or None for whichever of the two the file
-    has ("cutout": the same, but a grey mask stays "L"). Any failure becomes an `ImageError` that
-    names the file; the file is only read."""
+def decode_image(path: str | os.PathLike) -> Image.Image:
+    """The picture at `path` decoded as stored (any mode: a mask's 16-bit values or palette
+    indices are kept) and turned upright by its EXIF orientation. Any failure becomes an
+    `ImageError` that names the file; the file is only read."""
     path = Path(path)
     try:
-        image = _decode(path)
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-            image = _to_8bit(image)
-        if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA", "RGBa", "La"):
-            image = image.convert("RGBA")
-        if mode == "cutout":  # the target of a pair: a cut-out (RGBA or RGB), or a grey mask (L) kept as it is
-            mode = "L" if image.mode in ("1", "L") else None
-        if mode is None:
-            mode = "RGBA" if image.mode == "RGBA" else "RGB"
-        if image.mode == "RGBA" and mode == "RGB":
-            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            return Image.alpha_composite(white, image).convert("RGB")
-        return image.convert(mode)
+        return _decode(path)
     except ImageError:
         raise
     except (FileNotFoundError, NotADirectoryError):
@@ -123,6 +110,33 @@ def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image
         raise ImageError(f"{path}: too large to decode in the memory there is; shrink it first.") from None
     except Exception as exc:  # truncated or corrupt: Pillow raises OSError, SyntaxError, ValueError, struct.error...
         raise ImageError(f"{path}: the picture is damaged or truncated ({exc}); {_HINT}.") from None
+
+
+def open_image(path: str | os.PathLike, mode: str | None = "RGB") -> Image.Image:
+    """`decode_image`, converted to `mode`: "RGB" (transparency flattened onto white), "RGBA", or
+    None for whichever of the two the file has. Any failure is an `ImageError` naming the file."""
+    image = decode_image(path)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        image = _to_8bit(image)
+    if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA", "RGBa", "La"):
+        image = image.convert("RGBA")
+    if mode is None:
+        mode = "RGBA" if image.mode == "RGBA" else "RGB"
+    if image.mode == "RGBA" and mode == "RGB":
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image).convert("RGB")
+    return image.convert(mode)
+
+
+def displayed_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) of the picture at `path` as shown (EXIF rotation applied), read from its
+    header alone; None if it cannot be read (decoding it will say why)."""
+    try:
+        with _open(Path(path)) as image:
+            turned = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # stored on its side
+            return (image.height, image.width) if turned else image.size
+    except Exception:  # any unreadable file: decoding it reports it by name
+        return None
 
 
 def _why_not_written(path: Path, exc: OSError) -> str:

@@ -1,6 +1,7 @@
 """Photo/cut-out pairs on disk: find the two folders (by a manifest's names or the usual ones), pair
-their files by stem, and split the pairs into train/val/test by one rule, all without decoding a
-picture.
+their files by stem (exactly, else without a mask suffix such as `_mask`), leave out a mask of
+another aspect ratio than its photo, and split the pairs into train/val/test by one rule, all
+without decoding a picture.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import json
 import os
 import unicodedata
 import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ import numpy as np
 from ..errors import DataError
 from ..paths import default_sample_dir
 from .images import is_image_file
+from .masks import aspect_problem
 
 INPUT_DIR = "with_bg"  # the course's own folders of photos and of cut-outs, and its manifest
 TARGET_DIR = "no_bg"
@@ -23,39 +27,24 @@ MANIFEST = "manifest.json"
 SPLIT_SEED = 0  # a data set without a manifest is split in this seeded order, whatever the training seed
 
 # Usual names of the two folders, compared lower-case with spaces and dashes as underscores.
+# fmt: off
 INPUT_NAMES = (
-    "with_bg",
-    "bg",
-    "with_background",
-    "images_with_background",
-    "background",
-    "original",
-    "originals",
-    "input",
-    "inputs",
-    "images",
-    "image",
-    "photos",
-    "raw",
+    "with_bg", "bg", "with_background", "images_with_background", "background", "original", "originals",
+    "input", "inputs", "images", "image", "imgs", "jpegimages", "photos", "pictures", "rgb", "raw",
 )
 TARGET_NAMES = (
-    "no_bg",
-    "nobg",
-    "without_bg",
-    "no_background",
-    "without_background",
-    "images_with_no_background",
-    "images_without_background",
-    "removed",
-    "transparent",
-    "cutout",
-    "cutouts",
-    "output",
-    "outputs",
-    "target",
-    "targets",
-    "png",
+    "no_bg", "nobg", "without_bg", "no_background", "without_background", "images_with_no_background",
+    "images_without_background", "removed", "transparent", "cutout", "cutouts", "output", "outputs",
+    "target", "targets", "png", "masks", "mask", "segmentationclass", "segmentation", "figure_ground",
+    "annotations", "annotation", "labels", "label", "gt", "ground_truth", "groundtruth", "alpha", "mattes", "matte",
 )
+# Endings of a mask's stem that its photo's stem lacks (img0.jpg, img0_mask.png), compared lower-case;
+# tried only when no file has the exact stem.
+MASK_SUFFIXES = (
+    "_mask", "-mask", " mask", "_matte", "-matte", "_gt", "-gt", "_alpha", "-alpha", "_label", "_segmentation",
+)
+# fmt: on
+EXACT = "exact stem"  # the first pairing rule, as `Pairing.rules` counts it
 
 
 def read_manifest(root: str | os.PathLike) -> dict | None:
@@ -80,25 +69,26 @@ def _normal(name: str) -> str:
 
 
 def detect_folders(root: str | os.PathLike) -> tuple[Path, Path]:
-    """Find the photo folder and the cut-out folder under `root`: the sample's manifest, else the
-    usual names (the Kaggle set's among them), one or two levels down."""
+    """Find the photo folder and the cut-out (or mask) folder under `root`: the sample's manifest,
+    else the usual names (the Kaggle set's, `images` and `masks`, ...), one or two levels down; two
+    folders side by side first (`train/images` with `train/masks`, not with `val/masks`)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; check the path, or run `python -m bgremove_utils make-sample`.")
     manifest = read_manifest(root)
     if manifest:
         return root / manifest["input_dir"], root / manifest["target_dir"]
-    folders = [p for p in root.glob("*") if p.is_dir()] + [p for p in root.glob("*/*") if p.is_dir()]
-    by_name = {_normal(p.name): p for p in sorted(folders, key=lambda p: len(p.parts), reverse=True)}
-    inputs = next((by_name[n] for n in INPUT_NAMES if n in by_name), None)
-    targets = next((by_name[n] for n in TARGET_NAMES if n in by_name), None)
-    if inputs is None or targets is None or inputs == targets:
-        names = ", ".join(sorted(str(p.relative_to(root)) for p in folders)) or "none"
-        raise DataError(
-            f"{root}: could not tell which folder holds the photos and which the cut-outs "
-            f"(folders found: {names}); pass bg_path=... and no_bg_path=... yourself."
-        )
-    return inputs, targets
+    folders = [p for p in sorted(root.glob("*")) if p.is_dir()] + [p for p in sorted(root.glob("*/*")) if p.is_dir()]
+    inputs = [p for name in INPUT_NAMES for p in folders if _normal(p.name) == name]
+    targets = [p for name in TARGET_NAMES for p in folders if _normal(p.name) == name]
+    side_by_side = [(i, t) for i in inputs for t in targets if i.parent == t.parent]
+    if side_by_side or (inputs and targets):
+        return side_by_side[0] if side_by_side else (inputs[0], targets[0])
+    names = ", ".join(sorted(str(p.relative_to(root)) for p in folders)) or "none"
+    raise DataError(
+        f"{root}: could not tell which folder holds the photos and which the cut-outs "
+        f"(folders found: {names}); pass bg_path=... and no_bg_path=... yourself."
+    )
 
 
 def _stem_key(path: Path) -> str:
@@ -107,41 +97,94 @@ def _stem_key(path: Path) -> str:
     return unicodedata.normalize("NFC", path.stem).casefold()
 
 
+def _drop_suffix(key: str) -> tuple[str, str | None]:
+    """A mask's stem without its mask suffix, and the suffix (None if it has none)."""
+    suffix = next((s for s in sorted(MASK_SUFFIXES, key=len, reverse=True) if key.endswith(s)), None)
+    return (key[: -len(suffix)], suffix) if suffix else (key, None)
+
+
+@dataclass
+class Pairing:
+    """What `match_pairs` found: the pairs, how many each rule paired (`EXACT`, or a mask suffix
+    dropped), and each file left out with why."""
+
+    pairs: list[tuple[Path, Path]] = field(default_factory=list)
+    rules: Counter = field(default_factory=Counter)
+    left_out: list[tuple[Path, str]] = field(default_factory=list)
+
+    def rules_line(self) -> str:
+        """How many pairs, by which rule: "paired 1,393: 1,000 by exact stem, 393 by dropping a mask
+        suffix (_mask 393)"."""
+        exact = self.rules[EXACT]
+        line = f"paired {len(self.pairs):,}: {exact:,} by exact stem"
+        dropped = ", ".join(f"{suffix} {n:,}" for suffix, n in self.rules.most_common() if suffix != EXACT)
+        return line + (f", {len(self.pairs) - exact:,} by dropping a mask suffix ({dropped})" if dropped else "")
+
+    def left_out_line(self, shown: int = 5) -> str:
+        """The files left out, the first `shown` named with why."""
+        named = "; ".join(f"{path.name} ({why.removeprefix(f'{path}: ')})" for path, why in self.left_out[:shown])
+        more = f"; and {len(self.left_out) - shown} more" if len(self.left_out) > shown else ""
+        return f"{len(self.left_out)} file(s) left out, with no partner or none that fits: {named}{more}"
+
+
+def _by_stem(folder: Path, left_out: list[tuple[Path, str]]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(p for p in folder.iterdir() if is_image_file(p)):
+        key = _stem_key(path)
+        if key in files:
+            left_out.append((path, f"the same stem as {files[key].name}: which one is meant?"))
+        else:
+            files[key] = path
+    return files
+
+
+def match_pairs(bg_path: str | os.PathLike, no_bg_path: str | os.PathLike) -> Pairing:
+    """Pair each photo of `bg_path` with the cut-out or mask of `no_bg_path` of the same stem
+    (extension, case and Unicode form ignored), else with the one whose stem is the photo's and a
+    mask suffix (`img0.jpg`, `img0_mask.png`); a mask of another aspect ratio than its photo is
+    left out (`masks.aspect_problem`). Reads the files' headers only."""
+    for folder in (bg_path, no_bg_path):
+        if not Path(folder).is_dir():
+            raise DataError(f"{folder}: no such folder; check the path, or run `python -m bgremove_utils make-sample`.")
+    result = Pairing()
+    photos, masks = _by_stem(Path(bg_path), result.left_out), _by_stem(Path(no_bg_path), result.left_out)
+    found = {key: (photos.pop(key), masks.pop(key), EXACT) for key in sorted(photos.keys() & masks.keys())}
+    for key in sorted(masks):
+        base, suffix = _drop_suffix(key)
+        if suffix and base in photos:
+            found[base] = (photos.pop(base), masks.pop(key), suffix)
+        elif suffix and base in found:
+            why = f"a second mask for {found[base][0].name}, which is paired with {found[base][1].name}"
+            result.left_out.append((masks.pop(key), why))
+    result.left_out += [(path, "no cut-out or mask of the same stem") for path in photos.values()]
+    result.left_out += [(path, "no photo of the same stem") for path in masks.values()]
+    for key in sorted(found):
+        photo, mask, rule = found[key]
+        problem = aspect_problem(photo, mask)
+        if problem:
+            result.left_out.append((mask, problem))
+        else:
+            result.pairs.append((photo, mask))
+            result.rules[rule] += 1
+    return result
+
+
 def find_pairs(
     bg_path: str | os.PathLike, no_bg_path: str | os.PathLike | None = None, warn: bool = True
 ) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Pair photos in `bg_path` with cut-outs in `no_bg_path` by file stem (extension, case and
-    Unicode form ignored). Returns (pairs, orphans); orphans are files with no partner (or a
-    second file of the same stem), reported once in a warning, never an error. With only a root
-    folder, the two folders are found by `detect_folders`."""
+    """Pair photos in `bg_path` with cut-outs or masks in `no_bg_path` (`match_pairs`). Returns
+    (pairs, orphans); orphans are the files left out (no partner, a second file of the same stem,
+    a mask of another aspect ratio), said once in a warning with why, never an error; a pairing
+    by mask suffix is said in it too. With only a root folder, the two folders are found by
+    `detect_folders`."""
     if no_bg_path is None:
         bg_path, no_bg_path = detect_folders(bg_path)
-    bg_path, no_bg_path = Path(bg_path), Path(no_bg_path)
-    for folder in (bg_path, no_bg_path):
-        if not folder.is_dir():
-            raise DataError(f"{folder}: no such folder; check the path, or run `python -m bgremove_utils make-sample`.")
-    orphans: list[Path] = []
-
-    def by_stem(folder: Path) -> dict[str, Path]:
-        files: dict[str, Path] = {}
-        for path in sorted(p for p in folder.iterdir() if is_image_file(p)):
-            key = _stem_key(path)
-            if key in files:
-                orphans.append(path)  # a second file of the same stem: which one is meant?
-            else:
-                files[key] = path
-        return files
-
-    inputs, targets = by_stem(bg_path), by_stem(no_bg_path)
-    pairs = [(inputs[k], targets[k]) for k in sorted(inputs) if k in targets]
-    orphans += [inputs[k] for k in sorted(inputs) if k not in targets]
-    orphans += [targets[k] for k in sorted(targets) if k not in inputs]
-    if orphans and warn:
-        shown = ", ".join(p.name for p in orphans[:5]) + (", ..." if len(orphans) > 5 else "")
-        warnings.warn(
-            f"{len(orphans)} file(s) have no partner of the same stem and are left out: {shown}", stacklevel=2
-        )
-    return pairs, orphans
+    pairing = match_pairs(bg_path, no_bg_path)
+    said = [pairing.rules_line()] if set(pairing.rules) - {EXACT} else []  # news only when a suffix paired
+    said += [pairing.left_out_line()] if pairing.left_out else []
+    if warn and said:
+        warnings.warn("; ".join(said), stacklevel=2)
+    return pairing.pairs, [path for path, _ in pairing.left_out]
 
 
 def split_pairs(pairs: list[tuple[Path, Path]], root: Path | None, seed: int = SPLIT_SEED) -> dict[str, list]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .images import cutout_alpha, open_image
+from .masks import read_matte
 
 
 def image_stats(paths: list[Path]) -> dict[str, Counter]:
@@ -28,8 +28,8 @@ def image_stats(paths: list[Path]) -> dict[str, Counter]:
 
 
 def read_alpha(path: str | os.PathLike) -> np.ndarray:
-    """The matte (H, W) uint8 of the cut-out at `path` (`images.cutout_alpha`), as training reads it."""
-    return cutout_alpha(open_image(path, "cutout"))
+    """The matte (H, W) uint8 of the cut-out or mask at `path` (`masks.read_matte`), as training reads it."""
+    return read_matte(path).alpha
 
 
 @dataclass
