@@ -66,6 +66,17 @@ def test_resume_continues_at_the_right_epoch_with_the_same_state(tmp_path, tiny_
         torch.testing.assert_close(a[key], b[key])
 
 
+def test_resume_keeps_the_lazy_r1_on_the_steps_of_an_uninterrupted_run(tmp_path, tiny_loaders, tiny_run):
+    r1 = {"lr_schedule": "constant", "r1_weight": 1.0, "r1_every": 3}  # 4 steps an epoch: R1 at steps 0, 3, 6
+    train(loaders=tiny_loaders, **tiny_run(tmp_path / "a", epochs=2, **r1))
+    train(loaders=tiny_loaders, **tiny_run(tmp_path / "b", epochs=1, **r1))
+    train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path / "b", epochs=2, **r1))
+    a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("a", "b"))
+    assert a["d_steps"] == b["d_steps"] == 2 * len(tiny_loaders.train)
+    for key in a["discriminator"]:
+        torch.testing.assert_close(b["discriminator"][key], a["discriminator"][key])
+
+
 def test_resume_with_more_epochs_than_planned_learns_in_a_new_cycle(tmp_path, tiny_loaders, tiny_run):
     train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=2))  # planned for 2 epochs: annealed by the end
     history = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=5))

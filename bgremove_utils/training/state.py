@@ -1,6 +1,8 @@
 """The state of a training run in a checkpoint: both networks, both optimizers, the AMP scaler, the
-learning-rate schedules, the epoch, the history, the config and every random number generator,
-so that a run killed at any moment resumes exactly from its last checkpoint.
+learning-rate schedules, D's step count (which times the lazy R1), the epoch, the history, the
+config and every random number generator, so that a run killed at any moment resumes exactly from
+its last checkpoint. Exactly with `num_workers=0`: DataLoader workers draw the augmentations and
+pasted backgrounds from random streams of their own, which start anew in a resumed run.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def training_state(
         "opt_d": gan.opt_d.state_dict(),
         "scaler": gan.scaler.state_dict(),
         "schedulers": [s.state_dict() for s in schedulers],
+        "d_steps": gan.steps,
         "epoch": epoch,
         "history": history,
         "best_iou": best_iou,
@@ -102,6 +105,7 @@ def restore_training(path: Path, gan: GAN, loaders: Loaders, config: TrainConfig
         for group in optimizer.param_groups:
             group["lr"] = lr  # the rates asked for now win (--resume --lr-g 1e-6); a one-cycle schedule sets its own
     gan.scaler.load_state_dict(state["scaler"])
+    gan.steps = state.get("d_steps", 0)
     set_rng_state(state["rng"])
     if state.get("loader_rng") is not None and loaders.train.generator is not None:
         loaders.train.generator.set_state(state["loader_rng"])
