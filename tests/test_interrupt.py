@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -230,3 +231,35 @@ def test_checkpoint_of_another_model_or_program_is_one_clear_error(kind, says, g
     with pytest.raises(CheckpointError, match=says) as info:
         load_generator(path)
     assert str(path) in str(info.value)
+
+
+class _RunsCode:
+    """An object whose unpickling calls a function of its choosing: here, making a folder."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.makedirs, (str(self.marker),)
+
+
+def test_a_checkpoint_whose_pickle_would_run_code_is_refused_and_runs_nothing(good_checkpoint, tmp_path, capsys):
+    state = load_checkpoint(good_checkpoint)
+    path, marker = tmp_path / "shared.pt", tmp_path / "code_ran"
+    torch.save({**state, "extra": _RunsCode(marker)}, path)  # a file a learner was sent, or uploaded in Colab
+    for load in (load_checkpoint, load_generator):
+        with pytest.raises(CheckpointError, match=r"shared.pt: refused, .*could run code") as info:
+            load(path)
+        assert info.value.__cause__ is None
+    Image.new("RGB", (40, 30)).save(tmp_path / "photo.jpg")
+    assert main(["predict", str(tmp_path / "photo.jpg"), str(tmp_path / "out.png"), "--checkpoint", str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not marker.exists()
+
+
+def test_checkpoints_hold_only_tensors_and_plain_types_and_older_ones_with_numpy_still_load(good_checkpoint, tmp_path):
+    state = torch.load(good_checkpoint, weights_only=True)  # torch's safe loading, nothing allowed beside it
+    assert state["epoch"] == 1 and state["d_steps"] > 0
+    older = {**state, "rng": {**state["rng"], "numpy": np.random.get_state()}}  # numpy's state as an array
+    torch.save(older, tmp_path / "older.pt")
+    assert load_checkpoint(tmp_path / "older.pt")["rng"]["numpy"][0] == "MT19937"

@@ -6,9 +6,11 @@ and `load_generator`, all that inference needs from one.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import asdict, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import CheckpointError
@@ -55,8 +57,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path}: no checkpoint there; train first (python -m bgremove_utils train) or pass another path."
         )
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # truncated or corrupt: RuntimeError, EOFError, UnpicklingError, BadZipFile...
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused something: a pickle that could run code
+        raise CheckpointError(
+            f"{path}: refused, it holds Python objects other than weights, numbers and settings "
+            f"({_first_line(exc)}), and loading them could run code; a checkpoint "
+            "this course writes never does: use one you trained, or train again."
+        ) from None
+    except Exception as exc:  # truncated or corrupt: RuntimeError, EOFError, BadZipFile...
         why = (str(exc).splitlines() or [""])[0][:120]
         raise CheckpointError(
             f"{path}: not a readable checkpoint, damaged or of another program ({type(exc).__name__}: {why}); "
@@ -65,6 +74,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise CheckpointError(f"{path}: not a bgremove_utils checkpoint (no generator or config in it).")
     return state
+
+
+def _numpy_array_globals() -> list:
+    """What unpickling a numpy array needs, allowed beside weights_only's tensors and plain types:
+    checkpoints of earlier versions of the course kept numpy's random state as an array."""
+    core = np._core if hasattr(np, "_core") else np.core
+    dtype = [type(np.dtype(np.uint32))]  # numpy 2's numpy.dtypes.UInt32DType; numpy.dtype itself before
+    return [np.ndarray, np.dtype, core.multiarray._reconstruct, *dtype]
+
+
+def _first_line(exc: BaseException) -> str:
+    """What torch's weights_only unpickler refused, from its long message: "Unsupported global: ..."."""
+    text = str(exc).split("WeightsUnpickler error:")[-1].strip()
+    return (text.splitlines() or [""])[0].split(" was not")[0][:120]
 
 
 def strip_ddp_prefix(state_dict: dict) -> dict:

@@ -23,8 +23,11 @@ from .gan import GAN
 
 
 def rng_state() -> dict:
-    """Every random number generator training touches, to resume exactly."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every random number generator training touches, to resume exactly, as tensors and plain
+    types only (what `torch.load(weights_only=True)` reads)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = [name, keys.tolist(), pos, has_gauss, gauss]
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -32,7 +35,8 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
