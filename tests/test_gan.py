@@ -194,10 +194,10 @@ def test_every_lever_of_the_game_trains_resumes_and_is_recorded(tmp_path, tiny_l
 
 def test_the_adversarial_share_is_the_ratio_of_the_pulls_on_gs_last_layer():
     head = torch.ones(3, requires_grad=True)
-    weighted = {"adversarial": (0.1 * head).sum(), "reconstruction": (2.0 * head).sum()}
-    assert adversarial_share(weighted, head) == pytest.approx(0.05)
-    weighted["feature_matching"] = (0.3 * head).sum()  # D's features: D's pull too
-    assert adversarial_share(weighted, head) == pytest.approx(0.2)
+    adversarial, reconstruction = (0.1 * head).sum(), (2.0 * head).sum()
+    assert adversarial_share(adversarial + reconstruction, adversarial, head) == pytest.approx(0.05)
+    from_d = adversarial + (0.3 * head).sum()  # D's features: D's pull too
+    assert adversarial_share(from_d + reconstruction, from_d, head) == pytest.approx(0.2)
 
 
 def test_game_report_calls_a_d_stuck_at_log_2_blind_not_healthy():

@@ -20,14 +20,7 @@ from ..models.networks import DModel, GModel
 from ..settings import TrainConfig
 from .distributed import accumulating
 from .hardware import amp_dtype, layout_of, memory_format
-from .losses import (
-    adversarial_loss,
-    discriminator_loss,
-    feature_matching_loss,
-    r1_penalty,
-    reconstruction_losses,
-    scales,
-)
+from .losses import discriminator_loss, feature_matching_loss, generator_loss, r1_penalty, scales
 
 
 @dataclass
@@ -150,12 +143,11 @@ def train_step(
             with accumulating(gan.g_logits, last=i == k - 1), gan.autocast():
                 g_logits = logits[i] if k == 1 else gan.g_logits(x)
                 pasted = over(torch.sigmoid(g_logits), bg)  # G's cut-outs, not detached: D's verdict reaches G
-                terms = generator_terms(gan.d, x, pasted, g_logits, y, bg, config)
-                loss_g = sum(terms["weighted"].values())
+                loss_g, from_d, terms = generator_terms(gan.d, x, pasted, g_logits, y, bg, config)
             if measure_share and i == 0:
-                stats["adv_share"] = adversarial_share(terms["weighted"], gan.g.head.weight)
+                stats["adv_share"] = adversarial_share(loss_g, from_d, gan.g.head.weight)
             gan.scaler.scale(loss_g * w).backward()
-            _add(stats, w, loss_g=loss_g, **terms["readings"])
+            _add(stats, w, loss_g=loss_g, **terms)
     gan.scaler.step(gan.opt_g)
     gan.scaler.update()
     if gan.ema is not None:
@@ -182,12 +174,12 @@ def generator_terms(
     y: torch.Tensor,
     bg: torch.Tensor,
     config: TrainConfig,
-) -> dict[str, dict]:
-    """G's loss in its terms, each weighted: "adversarial" (D's verdict on all of G's cut-outs
-    `pasted` of the photos `x`: first the n labelled ones, whose truth `y` is known, then any
-    unlabelled), "feature_matching" (only with `fm_weight`: D's features of G's cut-outs of the
-    labelled photos against those of the truth, pasted on the same backgrounds `bg`) and
-    "reconstruction" (against `y`); and "readings", the plain terms for the history."""
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """G's loss on its cut-outs `pasted` of the photos `x` (first the n labelled ones, whose truth
+    `y` is known, then any unlabelled): `generator_loss` of D's verdict on all of them and of the
+    reconstruction of the labelled ones, plus, with `fm_weight`, pix2pixHD's feature matching (D's
+    features of G's cut-outs of the labelled photos against the truth's, on the same backgrounds
+    `bg`). Returns (the loss, its part that comes from D, the plain terms for the history)."""
     n = len(y)
     if config.fm_weight > 0:
         features = d.features(torch.cat([x[:n], x]), torch.cat([over(y, bg[:n]), pasted]))
@@ -196,27 +188,24 @@ def generator_terms(
         judged = [scale[-1][n:] for scale in features]
     else:
         judged = d(x, pasted)
-    adv = adversarial_loss(judged, config.gan_loss)
-    rec = reconstruction_losses(g_logits[:n], y)
-    weighted = {"adversarial": config.adv_weight * adv, "reconstruction": config.l1_weight * sum(rec.values())}
-    readings = {"g_adv": adv, **rec}
+    loss, terms = generator_loss(judged, g_logits[:n], y, config.l1_weight, config.adv_weight, config.gan_loss)
+    from_d = config.adv_weight * terms["g_adv"]
     if config.fm_weight > 0:
         fm = feature_matching_loss(fake_features, real_features)
-        weighted["feature_matching"] = config.fm_weight * fm
-        readings["g_fm"] = fm
-    return {"weighted": weighted, "readings": readings}
+        loss, from_d = loss + config.fm_weight * fm, from_d + config.fm_weight * fm
+        terms |= {"g_fm": fm}
+    return loss, from_d, terms
 
 
-def adversarial_share(weighted: dict[str, torch.Tensor], head: torch.Tensor) -> float:
-    """How much D's terms (adversarial and feature matching) move G against the reconstruction
-    terms: the ratio of the norms of the gradients each sends to G's last layer (`head`, its
-    weight). 0.01: the GAN is noise beside L1; 1: as strong as it. Two backward passes as far as
-    that layer only: cheap enough to measure every few steps."""
-    from_d = sum(v for k, v in weighted.items() if k != "reconstruction")
-    if not torch.is_tensor(from_d) or not from_d.requires_grad:
+def adversarial_share(loss: torch.Tensor, from_d: torch.Tensor, head: torch.Tensor) -> float:
+    """How much D's terms (`from_d`: adversarial and feature matching) move G against the rest of
+    its `loss` (the reconstruction terms): the ratio of the norms of the gradients each sends to
+    G's last layer (`head`, its weight). 0.01: the GAN is noise beside L1; 1: as strong as it. Two
+    backward passes as far as that layer only: cheap enough to measure every few steps."""
+    if not from_d.requires_grad:
         return 0.0
     (pull_d,) = torch.autograd.grad(from_d.float(), head, retain_graph=True)
-    (pull_rec,) = torch.autograd.grad(weighted["reconstruction"].float(), head, retain_graph=True)
+    (pull_rec,) = torch.autograd.grad((loss - from_d).float(), head, retain_graph=True)
     return (pull_d.norm() / pull_rec.norm().clamp_min(1e-12)).item()
 
 
