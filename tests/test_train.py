@@ -10,7 +10,7 @@ from bgremove_utils.settings import make_config
 from bgremove_utils.training import loop
 from bgremove_utils.training.gan import GAN, train_step
 from bgremove_utils.training.hardware import memory_format
-from bgremove_utils.training.loop import one_cycle, train, validation_loss
+from bgremove_utils.training.loop import one_cycle, train
 
 
 def test_a_few_training_steps_lower_the_l1_loss(tiny_loaders):
@@ -188,15 +188,24 @@ def test_a_config_object_trains_and_arguments_override_it(tmp_path, tiny_loaders
     assert load_checkpoint(tmp_path / "last.pt")["config"]["g"]["base_channels"] == 8
 
 
-def test_the_validation_loss_leaves_the_training_random_stream_as_it_was(tiny_loaders):
-    # Reading a loss must not change what training does next: a loader's pass draws its seed from
-    # torch's random stream, which moved every later augmentation when validation_loss came in.
-    g = GAN.build(make_config("quick", image_size=32, base_channels=8, d_channels=8, depth=3), torch.device("cpu")).g
-    torch.manual_seed(3)
-    expected = torch.rand(4)
-    torch.manual_seed(3)
-    validation_loss(g, tiny_loaders.val, torch.device("cpu"))
-    assert torch.equal(torch.rand(4), expected)
+def test_validation_runs_g_over_the_validation_split_once_an_epoch(tmp_path, tiny_loaders, tiny_run):
+    class Counted:  # the validation loader, counting its passes
+        def __init__(self, loader):
+            self.loader, self.passes, self.dataset = loader, 0, loader.dataset
+
+        def __iter__(self):
+            self.passes += 1
+            return iter(self.loader)
+
+        def __len__(self):
+            return len(self.loader)
+
+    val = Counted(tiny_loaders.val)
+    history = train(loaders=tiny_loaders._replace(val=val), **tiny_run(tmp_path, epochs=2))
+    assert val.passes == 1 + 2  # the fixed sample pictures once, then one pass an epoch: metrics and loss
+    alone = evaluate(load_generator(tmp_path / "last.pt"), tiny_loaders.val, baseline=False)["model"]
+    assert history[-1]["val_iou"] == pytest.approx(alone["iou"], abs=1e-6)
+    assert history[-1]["val_mae"] == pytest.approx(alone["mae"], abs=1e-6) and history[-1]["val_loss"] > 0
 
 
 @pytest.mark.parametrize("unlabelled", [None, "builtin"])

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..data.dataset import Loaders, make_loaders
 from ..data.sample import make_sample
 from ..errors import CheckpointError, DivergenceError
-from ..evaluation.metrics import composite, evaluate
+from ..evaluation.metrics import composite, matte_metrics
 from ..files import atomic_write, write_problem
 from ..models.checkpoint import save_checkpoint
 from ..models.networks import GModel
@@ -287,8 +287,7 @@ def train_epoch(
     means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
     means |= proc.mean({"data_wait": waited / (tick - start)}, 1)  # the mean share over the processes
     proc.log_indices(loaders.train.sampler, seen, epoch)
-    val = evaluate(gan.generator, loaders.val, gan.device, baseline=False)["model"]  # synced across processes
-    val["loss"] = proc.mean(*validation_loss(gan.generator, loaders.val, gan.device))["loss"]
+    val = validate(gan.generator, loaders.val, gan.device, proc)
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
     row |= {f"val_{key}": value for key, value in val.items()}
     end = time.perf_counter()
@@ -297,19 +296,21 @@ def train_epoch(
 
 
 @torch.no_grad()
-def validation_loss(g: GModel, loader, device: torch.device) -> tuple[dict[str, float], int]:
-    """The reconstruction loss (its four terms summed, as G's loss has them before `l1_weight`) of
-    `loader`'s pictures, summed over them, and their count: the history's `val_loss` is their mean,
-    to set beside the same terms on the training batches (a gap that grows is overfitting)."""
+def validate(g: GModel, loader, device: torch.device, proc: Process) -> dict[str, float]:
+    """G over the validation split, once: the metrics `evaluate` reports (synced across processes)
+    and `loss`, the reconstruction loss (its four terms summed, as G's loss has them before
+    `l1_weight`), the mean over the pictures, to set beside the same terms on the training batches
+    (a gap that grows is overfitting)."""
     g.eval()
-    total, n = 0.0, 0
-    with torch.random.fork_rng(devices=[]):  # a loader's pass draws a seed: training's random stream stays as it was
-        for photo, target in loader:
-            photo, target = photo.to(device), target.to(device)
-            total += sum(reconstruction_losses(g.logits(photo), target).values()).item() * len(photo)
-            n += len(photo)
+    metrics, total, n = matte_metrics(device), 0.0, 0
+    for photo, target in loader:  # its pass draws one seed from torch's stream, as every epoch's validation has
+        photo, target = photo.to(device), target.to(device)
+        logits = g.logits(photo)
+        metrics.update(torch.sigmoid(logits[:, 3:]).float(), photo, target)
+        total += sum(reconstruction_losses(logits, target).values()).item() * len(photo)
+        n += len(photo)
     g.train()
-    return {"loss": total}, n
+    return metrics.compute() | proc.mean({"loss": total}, n)
 
 
 def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, **kwargs) -> dict:
