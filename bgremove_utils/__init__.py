@@ -13,13 +13,22 @@ from .data.dataset import PairedImageDataset, make_loaders
 from .data.download import download_kaggle
 from .data.pairs import find_pairs
 from .data.sample import make_sample
-from .errors import BgRemoveError, CheckpointError, ConfigError, DataError, ImageError, KaggleError, OutputError
+from .errors import (
+    BgRemoveError,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DivergenceError,
+    ImageError,
+    KaggleError,
+    OutputError,
+)
 from .evaluation.metrics import evaluate
 from .export.inference import cut_out, process_and_generate, process_folder
 from .models.checkpoint import load_generator
 from .models.networks import DModel, GModel
 from .settings import PROFILES, DataConfig, DConfig, GConfig, TrainConfig, make_config, with_settings
-from .training.gan import train_step
+from .training.gan import GAN, train_step
 from .training.loop import train
 
 __all__ = [
@@ -30,6 +39,8 @@ __all__ = [
     "DModel",
     "DataConfig",
     "DataError",
+    "DivergenceError",
+    "GAN",
     "GConfig",
     "GModel",
     "ImageError",

@@ -38,14 +38,15 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | 
     for name, (_, field, kind) in settings().items():
         if names is not None and name not in names:
             continue
-        flag, text = "--" + name.replace("_", "-"), field.metadata["help"]
+        flags = ["--" + alias.replace("_", "-") for alias in (name, field.metadata.get("alias")) if alias]
+        text = field.metadata["help"]  # an earlier name (--l1-weight) is a second flag of the same setting
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, help=text)
         elif kind is tuple:
-            parser.add_argument(flag, type=float, nargs=2, metavar=("FIRST", "SECOND"), help=text)
+            parser.add_argument(*flags, type=float, nargs=2, metavar=("FIRST", "SECOND"), help=text)
         else:
             choices = list(PROFILES) if name == "profile" else field.metadata.get("choices")
-            parser.add_argument(flag, type=kind, choices=choices, help=text)
+            parser.add_argument(*flags, type=kind, choices=choices, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:

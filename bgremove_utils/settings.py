@@ -102,7 +102,12 @@ class TrainConfig:
     grad_accum: int = setting(
         1, "steps each batch in this many parts, adding up their gradients: less memory", positive=True
     )
-    l1_weight: float = setting(100.0, "weight of the reconstruction terms (pix2pix's lambda)", positive=True)
+    rec_weight: float = setting(
+        100.0,
+        "weight of the four reconstruction terms: alpha BCE, soft IoU, alpha L1, colour L1 (pix2pix's lambda)",
+        positive=True,
+        alias="l1_weight",
+    )
     adv_weight: float = setting(1.0, "weight of the adversarial term (0: no GAN, reconstruction only)")
     gan_loss: str = setting("bce", "the adversarial game's loss: bce, or hinge", choices=("bce", "hinge"))
     r1_weight: float = setting(0.0, "gamma of the R1 penalty on D's gradient at true cut-outs (0: off)")
@@ -141,7 +146,7 @@ class TrainConfig:
         flat = {k: v for k, v in saved.items() if k not in parts()}
         for part in parts():
             flat.update(saved.get(part) or {})
-        known = settings()
+        known, flat = settings(), {aliases().get(k, k): v for k, v in flat.items()}
         flat = {k: tuple(v) if known[k][2] is tuple else v for k, v in flat.items() if k in known}
         return _replace(cls(), flat)
 
@@ -172,8 +177,15 @@ def settings() -> dict[str, tuple[str | None, Field, type]]:
     return found
 
 
+@cache
+def aliases() -> dict[str, str]:
+    """Earlier names of settings, each to its name now ({"l1_weight": "rec_weight"}): still understood."""
+    return {f.metadata["alias"]: name for name, (_, f, _) in settings().items() if "alias" in f.metadata}
+
+
 def _replace(config: TrainConfig, flat: dict) -> TrainConfig:
     """`config` with the settings of `flat` replaced, each in the part that holds it."""
+    flat = {aliases().get(name, name): value for name, value in flat.items()}
     known = settings()
     unknown = sorted(set(flat) - set(known))
     if unknown:

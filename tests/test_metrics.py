@@ -17,6 +17,7 @@ from bgremove_utils.evaluation.metrics import (
     hole_error,
     matte_metrics,
     metrics_table,
+    per_image_iou_mae,
     per_image_matting_errors,
     sad_error,
 )
@@ -240,3 +241,16 @@ def test_metrics_add_up_across_processes(tmp_path):
     alone = evaluate(None, loader)["baseline"]
     assert shared == pytest.approx(alone, rel=1e-5)
     assert alone != pytest.approx(evaluate(None, loader[0::2])["baseline"], rel=1e-3)  # the shares differ
+
+
+def test_a_pictures_own_iou_is_1_for_an_empty_picture_predicted_empty_and_the_split_pools_pixels():
+    empty, small = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8)
+    small[..., :2, :2] = 1  # 4 pixels of object, all missed
+    ious, _ = per_image_iou_mae(torch.cat([empty, empty]), torch.cat([empty, small]))
+    assert ious == [1.0, 0.0]
+    big, half = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8)
+    big[..., :, :4], half[..., :, :2] = 1, 1  # 32 true pixels, 16 found
+    metrics = matte_metrics()
+    for pred, true in ((empty, small), (half, big)):
+        metrics.update(pred, torch.zeros(1, 3, 8, 8), torch.cat([torch.zeros(1, 3, 8, 8), true], 1))
+    assert metrics.compute()["iou"] == pytest.approx(16 / 36)  # pooled: 16 of 4 + 32, not the mean of 0 and 0.5

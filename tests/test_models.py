@@ -97,7 +97,7 @@ def test_alpha_bce_counts_an_error_on_the_outline_more_than_the_same_error_insid
 def test_discriminator_loss_gives_generator_gradient_when_discriminator_is_sure():
     # With a sigmoid inside D fed to BCEWithLogits, a confident D would starve G of gradient.
     fake_logits = torch.full((2, 1, 4, 4), -8.0, requires_grad=True)
-    loss, _ = generator_loss(fake_logits, torch.zeros(2, 4, 8, 8), torch.zeros(2, 4, 8, 8), l1_weight=0.0)
+    loss, _ = generator_loss(fake_logits, torch.zeros(2, 4, 8, 8), torch.zeros(2, 4, 8, 8), rec_weight=0.0)
     loss.backward()
     assert fake_logits.grad.abs().mean() > 1e-3
 

@@ -95,7 +95,7 @@ def show_pairs(dataset, n_images: int = 4, seed: int | None = 0, baseline: bool 
     return fig
 
 
-RECONSTRUCTION = ("alpha_l1", "alpha_bce", "colour_l1", "alpha_iou")  # G's loss terms that l1_weight multiplies
+RECONSTRUCTION = ("alpha_l1", "alpha_bce", "colour_l1", "alpha_iou")  # G's loss terms that rec_weight multiplies
 
 
 def plot_history(history: list[dict] | str | os.PathLike):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 from torch.utils.data import DataLoader
-from torchmetrics import Metric
+from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryJaccardIndex
 from torchmetrics.functional.classification import binary_jaccard_index
 from torchmetrics.image import PeakSignalNoiseRatio
@@ -104,15 +104,10 @@ def _largest_components(mask: np.ndarray) -> np.ndarray:
 
 def hole_count(alpha: torch.Tensor) -> np.ndarray:
     """How many holes each picture's object has, (B, 1, H, W) -> (B,) ints: the 4-connected
-    components of the background (alpha < 0.5) that do not touch the picture's border, so lie
-    wholly inside the object (a face with a hole in it, the gap under an arm)."""
-    background = alpha[:, 0].detach().float().cpu().numpy() < 0.5
-    counts = np.zeros(len(background), dtype=np.int64)
-    for i, picture in enumerate(background):
-        labels, n = ndimage.label(picture)
-        border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        counts[i] = n - np.count_nonzero(border)  # label 0 is the object, not a component
-    return counts
+    regions of background (alpha < 0.5) that scipy's `binary_fill_holes` fills, wholly inside the
+    object (a face with a hole in it, the gap under an arm)."""
+    objects = alpha[:, 0].detach().float().cpu().numpy() >= 0.5
+    return np.array([ndimage.label(ndimage.binary_fill_holes(o) & ~o)[1] for o in objects], dtype=np.int64)
 
 
 def hole_error(pred_alpha: torch.Tensor, true_alpha: torch.Tensor) -> torch.Tensor:
@@ -122,59 +117,47 @@ def hole_error(pred_alpha: torch.Tensor, true_alpha: torch.Tensor) -> torch.Tens
     return torch.from_numpy(error).to(pred_alpha.device)
 
 
-class PictureMean(Metric):
-    """The mean over pictures of a per-picture error `fn(pred_alpha, true_alpha) -> (B,)`, as a
-    torchmetrics Metric: its sum and count add up across batches and, under torchrun, processes."""
-
-    is_differentiable, higher_is_better, full_state_update = False, False, False
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, pred_alpha: torch.Tensor, true_alpha: torch.Tensor) -> None:
-        values = self.fn(pred_alpha, true_alpha)
-        self.total += values.sum()
-        self.count += values.numel()
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count
-
-
 def matte_metrics(device: torch.device | str = "cpu") -> _MatteMetrics:
     """A fresh collection of the eight metrics; `update(pred_alpha, photo, true_rgba)`."""
     return _MatteMetrics().to(device)
 
 
+PER_PICTURE = {"sad": sad_error, "grad": gradient_error, "conn": connectivity_error, "holes": hole_error}
+
+
 class _MatteMetrics(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.iou = BinaryJaccardIndex(threshold=0.5)
+        self.iou = BinaryJaccardIndex(threshold=0.5)  # pooled: the pixels of every picture counted together
         self.mae = MeanAbsoluteError()
         self.psnr = PeakSignalNoiseRatio(data_range=1.0)
-        self.sad = PictureMean(sad_error)
         self.mse = MeanSquaredError()
-        self.grad = PictureMean(gradient_error)
-        self.conn = PictureMean(connectivity_error)
-        self.holes = PictureMean(hole_error)
+        self.per_picture = torch.nn.ModuleDict({name: MeanMetric() for name in PER_PICTURE})  # means over pictures
 
     def update(self, pred_alpha: torch.Tensor, photo: torch.Tensor, target: torch.Tensor) -> None:
         """`pred_alpha` (B, 1, H, W); the colour comes from the photo, as in the RGBA export."""
         pred_alpha, true_alpha = pred_alpha.contiguous(), target[:, 3:].contiguous()
         self.iou.update(pred_alpha, (true_alpha >= 0.5).int())
         self.psnr.update(composite(photo, pred_alpha), composite(target[:, :3], true_alpha))
-        for metric in (self.mae, self.sad, self.mse, self.grad, self.conn, self.holes):
+        for metric in (self.mae, self.mse):
             metric.update(pred_alpha, true_alpha)
+        for name, error in PER_PICTURE.items():
+            self.per_picture[name].update(error(pred_alpha, true_alpha))
 
     def compute(self) -> dict[str, float]:
-        return {name: metric.compute().item() for name, metric in self.named_children()}
+        metrics = {"iou": self.iou, "mae": self.mae, "psnr": self.psnr, "mse": self.mse, **self.per_picture}
+        values = {name: metric.compute().item() for name, metric in metrics.items()}
+        return {key: values[key] for _, key, _ in COLUMNS}  # in the table's order
 
 
 def per_image_iou_mae(pred_alpha: torch.Tensor, true_alpha: torch.Tensor) -> tuple[list[float], list[float]]:
-    """IoU and MAE of each image of a batch, for titles and for finding the worst cases."""
-    ious = [binary_jaccard_index(p, (t >= 0.5).int(), threshold=0.5).item() for p, t in zip(pred_alpha, true_alpha)]
+    """IoU and MAE of each image of a batch, for titles and for finding the worst cases: each
+    picture's own IoU (an empty picture predicted empty: 1.0), where `evaluate` pools the pixels
+    of the whole split."""
+    ious = [
+        binary_jaccard_index(p, (t >= 0.5).int(), threshold=0.5, zero_division=1.0).item()
+        for p, t in zip(pred_alpha, true_alpha)
+    ]
     maes = (pred_alpha - true_alpha).abs().flatten(1).mean(1).tolist()
     return ious, maes
 
@@ -197,9 +180,10 @@ def evaluate(
     model: torch.nn.Module | None, loader, device: torch.device | str | None = None, baseline: bool = True
 ) -> dict:
     """Metrics of `model` (a GModel, or None for the baseline alone) over every batch of `loader`:
-    {"model": {...}, "baseline": {...}}, each with iou, mae, psnr, sad, mse, grad, conn, holes (SAD,
-    Grad and Conn per picture: sums over its pixels, averaged over pictures; holes: the mean
-    |holes(pred) - holes(true)|)."""
+    {"model": {...}, "baseline": {...}}, each with iou, mae, psnr, sad, mse, grad, conn, holes. IoU,
+    MAE, PSNR and MSE pool the pixels of every picture (one IoU of the whole split, not a mean of
+    the pictures' own, which `per_image_scores` gives); SAD, Grad and Conn are per picture (sums
+    over its pixels), averaged over pictures; holes: the mean |holes(pred) - holes(true)|."""
     if device is None:
         device = next(model.parameters()).device if model is not None else "cpu"
     results = {}
@@ -218,7 +202,8 @@ def metrics_table(results: dict[str, dict]) -> str:
     """`evaluate`'s results of each split ({"test": ..., "new_photos": ...}) as one plain-text table:
     a row for the model and one for the baseline of each split, IoU the first number of a row."""
     header = f"{'':22s}" + "".join(f"{title:>8s}" for title, _, _ in COLUMNS)
-    lines = [header + "  (SAD, Grad, Conn: sums over a picture, mean over pictures; Holes: mean |pred - true|)"]
+    lines = [header + "  (IoU: the split's pixels pooled; SAD, Grad, Conn: sums over a picture, mean over pictures;"]
+    lines[0] += " Holes: mean |pred - true|)"
     for split, rows in results.items():
         for who, m in rows.items():
             lines.append(f"{split:12s}{who:10s}" + "".join(f"{m[key]:8{fmt}}" for _, key, fmt in COLUMNS))

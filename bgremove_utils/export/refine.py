@@ -90,7 +90,7 @@ def upsample_matte(photo: torch.Tensor, alpha_small: torch.Tensor) -> torch.Tens
 
 
 def _fusion_pass(
-    photo: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, r: tuple[int, int]
+    alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, r: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Object and background colours blurred over a window, each weighted by its own share of the
     matte: (1, 3, h, w) each."""
@@ -122,9 +122,9 @@ def soft_colours(photo: torch.Tensor, alpha: torch.Tensor, network_side: int) ->
     small_photo = photo if factor == 1 else F.interpolate(photo, size=(h, w), mode="area")
     small_alpha = alpha if factor == 1 else F.interpolate(alpha, size=(h, w), mode="area")
     radius = [max(1, round(size * min(h, w) / 1024 / 2)) for size in FUSION_WINDOWS]  # square windows
-    fg, bg = _fusion_pass(small_photo, small_alpha, small_photo, small_photo, (radius[0], radius[0]))
+    fg, bg = _fusion_pass(small_alpha, small_photo, small_photo, (radius[0], radius[0]))
     fg = _unblend(small_photo, small_alpha, fg, bg)
-    blurred = torch.cat(_fusion_pass(small_photo, small_alpha, fg, bg, (radius[1], radius[1])), 1)  # (1, 6, h, w)
+    blurred = torch.cat(_fusion_pass(small_alpha, fg, bg, (radius[1], radius[1])), 1)  # (1, 6, h, w)
     index = ((alpha > 0.5 / 255) & (alpha < 254.5 / 255)).flatten().nonzero()[:, 0]
     if index.numel() > alpha.numel() // 4:  # mostly soft (an unsure network): all pixels at once is faster
         blurred = F.interpolate(blurred, size=(height, width), mode="bilinear", align_corners=False)

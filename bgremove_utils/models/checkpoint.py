@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from ..errors import CheckpointError
 from ..files import atomic_write, write_problem
@@ -90,15 +91,12 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines() or [""])[0].split(" was not")[0][:120]
 
 
-def strip_ddp_prefix(state_dict: dict) -> dict:
-    """Keys without DistributedDataParallel's `module.` prefix, so any checkpoint loads plainly."""
-    return {k.removeprefix("module."): v for k, v in state_dict.items()}
-
-
 def load_state(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike, what: str) -> None:
     """`model.load_state_dict`, with a mismatch reported as a CheckpointError naming the file."""
     try:
-        model.load_state_dict(strip_ddp_prefix(state_dict))
+        state_dict = dict(state_dict)  # a copy: torch's helper renames keys in place
+        consume_prefix_in_state_dict_if_present(state_dict, "module.")  # saved from a DDP-wrapped model
+        model.load_state_dict(state_dict)
     except (RuntimeError, TypeError, AttributeError, KeyError) as exc:  # wrong shapes or names, or not a state dict
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise CheckpointError(

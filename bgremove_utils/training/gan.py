@@ -188,7 +188,7 @@ def generator_terms(
         judged = [scale[-1][n:] for scale in features]
     else:
         judged = d(x, pasted)
-    loss, terms = generator_loss(judged, g_logits[:n], y, config.l1_weight, config.adv_weight, config.gan_loss)
+    loss, terms = generator_loss(judged, g_logits[:n], y, config.rec_weight, config.adv_weight, config.gan_loss)
     from_d = config.adv_weight * terms["g_adv"]
     if config.fm_weight > 0:
         fm = feature_matching_loss(fake_features, real_features)

@@ -13,7 +13,7 @@ HEALTH_EPOCHS = 3  # epochs in a row that a sign must show before train() warns
 # Divergence: a loss not finite, or above DIVERGED_FACTOR x its first level, for DIVERGED_STEPS steps in a row.
 # A healthy run's losses stay within about 10x of where they began (G's falls, D's moves around log 2 = 0.69);
 # a learning rate of 1e6 takes them to 1e13 in a few steps. The first level is capped by each loss's scale
-# (D's BCE: 1; G's: l1_weight + adv_weight, its terms' weights), so a run that diverged from its first
+# (D's BCE: 1; G's: rec_weight + adv_weight, its terms' weights), so a run that diverged from its first
 # epoch on is caught too. Not divergence: on CUDA float16, a step whose *gradients* overflow; the GradScaler
 # skips it and lowers its scale, and the loss itself is finite. A diverged run has non-finite or exploding
 # *losses*, step after step (bfloat16 on a CPU has no scaler: the same rule holds).
@@ -89,7 +89,7 @@ def game_report(history: list[dict]) -> str:
 
 def _scale(config: TrainConfig) -> dict[str, float]:
     """Each loss's own scale: D's BCE about 1, G's the sum of its terms' weights (each term starts near 1)."""
-    return {"loss_g": config.l1_weight + config.adv_weight, "loss_d": 1.0}
+    return {"loss_g": config.rec_weight + config.adv_weight, "loss_d": 1.0}
 
 
 def _out_of_bounds(losses: dict[str, float], first: dict[str, float] | None, config: TrainConfig) -> str | None:

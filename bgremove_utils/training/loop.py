@@ -299,7 +299,7 @@ def train_epoch(
 def validate(g: GModel, loader, device: torch.device, proc: Process) -> dict[str, float]:
     """G over the validation split, once: the metrics `evaluate` reports (synced across processes)
     and `loss`, the reconstruction loss (its four terms summed, as G's loss has them before
-    `l1_weight`), the mean over the pictures, to set beside the same terms on the training batches
+    `rec_weight`), the mean over the pictures, to set beside the same terms on the training batches
     (a gap that grows is overfitting)."""
     g.eval()
     metrics, total, n = matte_metrics(device), 0.0, 0

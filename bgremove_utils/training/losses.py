@@ -122,14 +122,14 @@ def generator_loss(
     fake_logits: Scores,
     logits: torch.Tensor,
     target: torch.Tensor,
-    l1_weight: float = 100.0,
+    rec_weight: float = 100.0,
     adv_weight: float = 1.0,
     kind: str = "bce",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """G's loss: fool D (`adversarial_loss` of D's scores of G's cut-outs), plus `l1_weight` x the
+    """G's loss: fool D (`adversarial_loss` of D's scores of G's cut-outs), plus `rec_weight` x the
     reconstruction terms of G's `logits` against the true `target`. Returns the total and each
     term unweighted, "g_adv" first, then `reconstruction_losses`'s (tensors, for the history).
     The notebooks and `train_step` both use it."""
     terms = {"g_adv": adversarial_loss(fake_logits, kind), **reconstruction_losses(logits, target)}
     reconstruction = sum(value for name, value in terms.items() if name != "g_adv")
-    return adv_weight * terms["g_adv"] + l1_weight * reconstruction, terms
+    return adv_weight * terms["g_adv"] + rec_weight * reconstruction, terms
