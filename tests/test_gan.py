@@ -161,7 +161,21 @@ def _assert_same(a, b) -> None:
 def test_history_records_what_d_says_of_real_and_fake_cutouts(tmp_path, tiny_loaders, tiny_run):
     history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
     row = history[0]
-    assert 0 < row["d_fake"] < 1 and 0 < row["d_real"] < 1 and row["loss_d"] > 0
+    assert 0 < row["d_fake"] < 1 and 0 < row["d_real"] < 1
+    assert row["loss_d"] == pytest.approx(row["d_bce"], rel=1e-2)  # trained with BCE: the reading (bfloat16 aside)
+
+
+def test_the_moving_average_of_g_after_two_steps_is_the_first_weights_then_a_blend(tiny_loaders):
+    config = make_config("quick", **TINY, ema_decay=0.9)
+    gan = GAN.build(config, torch.device("cpu"))
+    photo, target = next(iter(tiny_loaders.train))
+    train_step(photo, target, gan, config)
+    first = {k: v.clone() for k, v in gan.g.state_dict().items()}
+    train_step(photo, target, gan, config)
+    second = gan.g.state_dict()
+    for name, averaged in gan.ema.module.state_dict().items():  # 0.9 x the first weights + 0.1 x the second
+        torch.testing.assert_close(averaged, 0.9 * first[name] + 0.1 * second[name])
+    assert gan.ema.n_averaged.item() == 2
 
 
 LEVERS = {

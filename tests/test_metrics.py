@@ -254,3 +254,18 @@ def test_a_pictures_own_iou_is_1_for_an_empty_picture_predicted_empty_and_the_sp
     for pred, true in ((empty, small), (half, big)):
         metrics.update(pred, torch.zeros(1, 3, 8, 8), torch.cat([torch.zeros(1, 3, 8, 8), true], 1))
     assert metrics.compute()["iou"] == pytest.approx(16 / 36)  # pooled: 16 of 4 + 32, not the mean of 0 and 0.5
+
+
+def test_evaluate_pools_the_iou_of_an_imperfect_prediction_over_the_split():
+    class HalfOracle(_Oracle):  # finds the left half of each object only
+        def predict(self, photo: torch.Tensor) -> torch.Tensor:
+            alpha = photo[:, :1].clone()
+            alpha[..., alpha.shape[-1] // 2 :] = 0
+            return torch.cat([photo, alpha], 1)
+
+    true = torch.zeros(2, 1, 8, 8)
+    true[0, 0, 2:6, 2:6], true[1, 0, :, 1:7] = 1, 1  # 16 pixels (8 on the left), 48 pixels (24 on the left)
+    loader = [_batch(true[:1]), _batch(true[1:])]
+    results = evaluate(HalfOracle(), loader)["model"]
+    assert results["iou"] == pytest.approx((8 + 24) / (16 + 48))
+    assert results["sad"] == pytest.approx((8 + 24) / 2)  # per picture: the pixels missed, the mean of 8 and 24

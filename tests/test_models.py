@@ -53,11 +53,31 @@ def test_discriminator_gives_a_patch_map_of_logits_at_any_size(size):
     assert wide.min() < 0 and wide.max() > 1
 
 
-def test_losses_accept_a_short_last_batch():
-    d_real, d_fake = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4)  # 3 items, not a full batch
-    assert discriminator_loss(d_real, d_fake).isfinite()
-    total, parts = generator_loss(d_fake, torch.randn(3, 4, 32, 32), torch.rand(3, 4, 32, 32))
-    assert total.isfinite() and set(parts) >= {"g_adv", "alpha_l1", "alpha_bce", "colour_l1", "alpha_iou"}
+def test_losses_accept_a_short_last_batch_and_add_up_as_written():
+    d_real, d_fake = torch.zeros(3, 1, 4, 4), torch.zeros(3, 1, 4, 4)  # 3 items, not a full batch; D at chance
+    assert discriminator_loss(d_real, d_fake).item() == pytest.approx(math.log(2))
+    logits, target = torch.randn(3, 4, 32, 32), torch.rand(3, 4, 32, 32)
+    total, parts = generator_loss(d_fake, logits, target, rec_weight=10.0, adv_weight=2.0)
+    assert list(parts) == ["g_adv", "alpha_l1", "alpha_bce", "colour_l1", "alpha_iou"]
+    assert parts["g_adv"].item() == pytest.approx(math.log(2))
+    rec = sum(reconstruction_losses(logits, target).values())
+    assert total.item() == pytest.approx(2.0 * math.log(2) + 10.0 * rec.item(), rel=1e-6)
+
+
+def test_hinge_losses_equal_their_hand_computed_values():
+    real, fake = torch.tensor([2.0, 0.5]).view(2, 1, 1, 1), torch.tensor([-0.5, -2.0]).view(2, 1, 1, 1)
+    # D: relu(1 - real) = [0, 0.5], relu(1 + fake) = [0.5, 0]: half of (0.25 + 0.25)
+    assert discriminator_loss(real, fake, "hinge").item() == pytest.approx(0.25)
+    assert discriminator_loss([real, real], [fake, fake], "hinge").item() == pytest.approx(0.25)  # two scales
+    assert adversarial_loss(fake, "hinge").item() == pytest.approx(1.25)  # G: minus the mean fake logit
+
+
+def test_r1_is_the_mean_squared_gradient_norm_of_ds_logits_at_the_real_inputs():
+    def d(photo, pasted):  # a linear critic: its gradient is 2 on the photo, -3 on the cut-out, everywhere
+        return (2 * photo - 3 * pasted).sum((1, 2, 3))
+
+    photo, pasted = torch.rand(4, 3, 5, 5), torch.rand(4, 3, 5, 5)
+    assert r1_penalty(d, photo, pasted).item() == pytest.approx((4 + 9) * 3 * 5 * 5)
 
 
 def test_soft_iou_term_counts_a_missed_small_object_as_much_as_a_large_one():

@@ -50,7 +50,8 @@ def test_layout_and_split_are_those_of_a_paired_data_set(sample_root):
     manifest = json.loads((sample_root / "manifest.json").read_text())
     split = manifest["split"]
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (480, 60, 60)
-    assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(split["test"])
+    train, val, test = (set(split[name]) for name in ("train", "val", "test"))
+    assert not train & val and not train & test and not val & test and len(train | val | test) == 600
     suffixes = {name.rsplit(".", 1)[1] for name in manifest["inputs"]}
     assert suffixes == {"png", "jpg"}  # some photos are JPEGs
     pairs, orphans = find_pairs(sample_root / "with_bg", sample_root / "no_bg")
