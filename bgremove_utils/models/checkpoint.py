@@ -60,13 +60,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         with torch.serialization.safe_globals(_numpy_array_globals()):
             state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:  # weights_only refused something: a pickle that could run code
-        raise CheckpointError(
-            f"{path}: refused, it holds Python objects other than weights, numbers and settings "
-            f"({_first_line(exc)}), and loading them could run code; a checkpoint "
-            "this course writes never does: use one you trained, or train again."
-        ) from None
-    except Exception as exc:  # truncated or corrupt: RuntimeError, EOFError, BadZipFile...
+    except Exception as exc:  # truncated or corrupt: RuntimeError, EOFError, UnpicklingError, BadZipFile...
+        if isinstance(exc, pickle.UnpicklingError) and any(words in str(exc) for words in UNSAFE):
+            raise CheckpointError(
+                f"{path}: refused, it holds Python objects other than weights, numbers and settings "
+                f"({_first_line(exc)}), and loading them could run code; a checkpoint "
+                "this course writes never does: use one you trained, or train again."
+            ) from None
         why = (str(exc).splitlines() or [""])[0][:120]
         raise CheckpointError(
             f"{path}: not a readable checkpoint, damaged or of another program ({type(exc).__name__}: {why}); "
@@ -75,6 +75,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise CheckpointError(f"{path}: not a bgremove_utils checkpoint (no generator or config in it).")
     return state
+
+
+# What torch's weights_only unpickler says of a pickle that names code to run (not of a damaged file)
+UNSAFE = ("Unsupported global", "Can only build")
 
 
 def _numpy_array_globals() -> list:
