@@ -78,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 # What torch's weights_only unpickler says of a pickle that names code to run (not of a damaged file)
-UNSAFE = ("Unsupported global", "Can only build")
+UNSAFE = ("GLOBAL", "Can only build")
 
 
 def _numpy_array_globals() -> list:
@@ -90,9 +90,10 @@ def _numpy_array_globals() -> list:
 
 
 def _first_line(exc: BaseException) -> str:
-    """What torch's weights_only unpickler refused, from its long message: "Unsupported global: ..."."""
-    text = str(exc).split("WeightsUnpickler error:")[-1].strip()
-    return (text.splitlines() or [""])[0].split(" was not")[0][:120]
+    """What torch's weights_only unpickler refused, from its long message: "unsupported GLOBAL os.system"."""
+    lines = [line.split("WeightsUnpickler error:")[-1].strip() for line in str(exc).splitlines()]
+    found = next((line for line in lines if any(words in line for words in UNSAFE)), "")
+    return found.split(" was not")[0].split(" whose")[0][:120]
 
 
 def load_state(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike, what: str) -> None:
