@@ -87,7 +87,7 @@ def detect_folders(root: str | os.PathLike) -> tuple[Path, Path]:
     names = ", ".join(sorted(str(p.relative_to(root)) for p in folders)) or "none"
     raise DataError(
         f"{root}: could not tell which folder holds the photos and which the cut-outs "
-        f"(folders found: {names}); pass bg_path=... and no_bg_path=... yourself."
+        f"(folders found: {names}); name them: --bg-path and --no-bg-path (bg_path=..., no_bg_path=... in Python)."
     )
 
 
