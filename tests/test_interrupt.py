@@ -5,6 +5,7 @@ checkpoint is one clear error naming the file.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -263,3 +264,7 @@ def test_checkpoints_hold_only_tensors_and_plain_types_and_older_ones_with_numpy
     older = {**state, "rng": {**state["rng"], "numpy": np.random.get_state()}}  # numpy's state as an array
     torch.save(older, tmp_path / "older.pt")
     assert load_checkpoint(tmp_path / "older.pt")["rng"]["numpy"][0] == "MT19937"
+    legacy = io.BytesIO()  # torch's legacy format, whose pickle names numpy's functions as numpy 1 does
+    torch.save(older, legacy, _use_new_zipfile_serialization=False)
+    (tmp_path / "numpy1.pt").write_bytes(legacy.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    assert load_checkpoint(tmp_path / "numpy1.pt")["rng"]["numpy"][0] == "MT19937"

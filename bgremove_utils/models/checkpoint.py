@@ -85,8 +85,10 @@ def _numpy_array_globals() -> list:
     """What unpickling a numpy array needs, allowed beside weights_only's tensors and plain types:
     checkpoints of earlier versions of the course kept numpy's random state as an array."""
     core = np._core if hasattr(np, "_core") else np.core
+    rebuild = core.multiarray._reconstruct  # named numpy.core... in a numpy 1 pickle, numpy._core... in a numpy 2 one
+    names = [(rebuild, f"{package}.multiarray._reconstruct") for package in ("numpy.core", "numpy._core")]
     dtype = [type(np.dtype(np.uint32))]  # numpy 2's numpy.dtypes.UInt32DType; numpy.dtype itself before
-    return [np.ndarray, np.dtype, core.multiarray._reconstruct, *dtype]
+    return [np.ndarray, np.dtype, *names, *dtype]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -287,7 +287,7 @@ def train_epoch(
     means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
     means |= proc.mean({"data_wait": waited / (tick - start)}, 1)  # the mean share over the processes
     proc.log_indices(loaders.train.sampler, seen, epoch)
-    val = validate(gan.generator, loaders.val, gan.device, proc)
+    val = validate_split(gan.generator, loaders.val, gan.device, proc)
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
     row |= {f"val_{key}": value for key, value in val.items()}
     end = time.perf_counter()
@@ -296,7 +296,7 @@ def train_epoch(
 
 
 @torch.no_grad()
-def validate(g: GModel, loader, device: torch.device, proc: Process) -> dict[str, float]:
+def validate_split(g: GModel, loader, device: torch.device, proc: Process) -> dict[str, float]:
     """G over the validation split, once: the metrics `evaluate` reports (synced across processes)
     and `loss`, the reconstruction loss (its four terms summed, as G's loss has them before
     `rec_weight`), the mean over the pictures, to set beside the same terms on the training batches
@@ -316,19 +316,21 @@ def validate(g: GModel, loader, device: torch.device, proc: Process) -> dict[str
 def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, **kwargs) -> dict:
     """`train_step`; a batch that does not fit in the GPU's memory ends training with one clear
     error that says which batch size fits (found by trying smaller ones, in one part each). The
-    failed step and the trials leave the networks, optimizers and average as they were before it."""
+    failed step and the trials leave D, the optimizers' states and the step count as they were
+    (and G and its average, which change only at a step's end: unless the memory ran out there)."""
     before = step_state(gan)
     try:
         return train_step(photo, target, gan, config, *args, **kwargs)
     except torch.OutOfMemoryError:
-        undo_step(gan, before)  # D may have stepped before G's half ran out of memory
-        free_cached()
-        before, one_part = step_state(gan, whole=True), replace(config, grad_accum=1)
+        pass  # out of the handler first: its traceback holds the failed step's tensors
+    undo_step(gan, before)  # D may have stepped before G's half ran out of memory
+    free_cached()
+    before, one_part = step_state(gan, whole=True, device="cpu"), replace(config, grad_accum=1)
 
-        def attempt(size: int) -> None:  # a trial step that leaves no trace
-            try:
-                train_step(photo[:size], target[:size], gan, one_part)
-            finally:
-                undo_step(gan, before)
+    def attempt(size: int) -> None:  # a trial step that leaves no trace
+        try:
+            train_step(photo[:size], target[:size], gan, one_part)
+        finally:
+            undo_step(gan, before)
 
-        raise out_of_memory(len(photo), fitting_batch(attempt, len(photo)), gan.device) from None
+    raise out_of_memory(len(photo), fitting_batch(attempt, len(photo)), gan.device)

@@ -65,15 +65,28 @@ def training_state(
     }
 
 
-def step_state(gan: GAN, whole: bool = False) -> dict:
+def step_state(gan: GAN, whole: bool = False, device: str | None = None) -> dict:
     """A copy of what a training step changes before G's update: D's weights and buffers, D's
     optimizer, the AMP scaler and the step counter; `whole`: G's, its optimizer's and its average's
     too. `undo_step` puts it back: a step that ran out of memory leaves no trace, and a retry
-    starts where it did."""
+    starts where it did. `device`: where the copy lives ("cpu": not in a GPU's memory that just
+    ran out); default, where the tensors are."""
     saved = {"d": gan.d, "opt_d": gan.opt_d, "scaler": gan.scaler.state_dict(), "steps": gan.steps}
     if whole:
         saved |= {"g": gan.g, "opt_g": gan.opt_g} | ({"ema": gan.ema} if gan.ema is not None else {})
-    return {key: copy.deepcopy(v.state_dict()) if hasattr(v, "state_dict") else v for key, v in saved.items()}
+    saved = {key: v.state_dict() if hasattr(v, "state_dict") else v for key, v in saved.items()}
+    return copy.deepcopy(saved) if device is None else _copy_to(saved, device)
+
+
+def _copy_to(value, device: str):
+    """A copy of `value` (nested dicts, lists and tuples of tensors and plain values), its tensors on `device`."""
+    if torch.is_tensor(value):
+        return value.to(device, copy=True)
+    if isinstance(value, dict):
+        return {key: _copy_to(v, device) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_to(v, device) for v in value)
+    return copy.deepcopy(value)
 
 
 def undo_step(gan: GAN, saved: dict) -> None:
