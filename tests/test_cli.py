@@ -87,6 +87,7 @@ def test_a_missing_checkpoint_is_one_clear_line_not_a_traceback(tmp_path):
 
 
 def test_evaluate_scores_every_picture_of_a_folder_smaller_than_a_batch_once(tmp_path):
+    from bgremove_utils.data.dataset import split_loader
     from bgremove_utils.data.pairs import find_splits
     from bgremove_utils.models.checkpoint import save_checkpoint
     from bgremove_utils.models.networks import GModel
@@ -104,6 +105,8 @@ def test_evaluate_scores_every_picture_of_a_folder_smaller_than_a_batch_once(tmp
     config = make_config("quick", image_size=32, base_channels=8, depth=3)
     save_checkpoint({"generator": GModel(config.g).state_dict(), "config": config.to_dict()}, tmp_path / "g.pt")
     n_train = len(find_splits(tmp_path / "pairs")["train"])
+    loader = split_loader(tmp_path / "pairs", 32, "train")
+    assert not loader.drop_last and sum(len(photo) for photo, _ in loader) == n_train  # each picture once
     result = _cli("evaluate", "--checkpoint", tmp_path / "g.pt", "--data-root", tmp_path / "pairs", "--split", "train")
     assert result.returncode == 0, result.stderr
     assert f"train: {n_train} pictures" in result.stdout  # each once: none dropped, no training batch needed

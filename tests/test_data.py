@@ -153,6 +153,27 @@ def test_detects_two_folders_side_by_side_before_two_apart(tmp_path):
     assert detect_folders(tmp_path) == (tmp_path / "b" / "images", tmp_path / "b" / "masks")
 
 
+def test_detects_the_train_folders_before_the_test_folders(tmp_path):
+    for folder in ("test/images", "test/masks", "train/images", "train/masks"):
+        (tmp_path / folder).mkdir(parents=True)
+    assert detect_folders(tmp_path) == (tmp_path / "train" / "images", tmp_path / "train" / "masks")
+
+
+def test_pictures_only_scored_keep_an_empty_mask_and_each_is_scored_once(tmp_path):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for i in range(7):
+        _photo(tmp_path / "images" / f"p{i}.jpg")
+        _square_mask(tmp_path / "masks" / f"p{i}.png", size=40)
+    Image.new("L", (40, 40), 0).save(tmp_path / "masks" / "p0.png")  # no object in this picture
+    scored = real_loader(tmp_path, 16, "all", batch_size=4)
+    assert len(scored.dataset) == 7 and not scored.drop_last
+    assert sum(len(photo) for photo, _ in scored) == 7  # every picture once, the empty one included
+    with pytest.warns(UserWarning, match="p0.png: the mask is empty"):
+        trained = PairedImageDataset(sorted(zip(*(sorted((tmp_path / f).iterdir()) for f in ("images", "masks")))))
+    assert len(trained) == 6  # but never trained on
+
+
 def test_unknown_folder_names_ask_for_explicit_paths(tmp_path):
     (tmp_path / "left").mkdir(), (tmp_path / "right").mkdir()
     with pytest.raises(DataError, match="bg_path"):

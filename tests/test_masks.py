@@ -103,3 +103,20 @@ def test_an_empty_or_full_mask_is_named_and_left_out_of_training(tmp_path, mask,
         dataset = _pair(tmp_path, lambda p: Image.fromarray(mask, "L").save(p))
     assert len(dataset) == 0 and dataset.skipped[0][0] == tmp_path / "m.jpg"
     assert str(tmp_path / "masks" / "m.png") in dataset.skipped[0][1]
+
+
+def test_a_two_valued_mask_is_a_full_strength_object_whatever_its_top_value(tmp_path):
+    dataset = _pair(tmp_path, lambda p: Image.fromarray(_square(200), "L").save(p))
+    alpha = dataset[0][1][3].numpy()
+    assert (alpha[OBJECT] == 1.0).all() and (alpha[~OBJECT] == 0.0).all()
+    assert read_matte(tmp_path / "masks" / "m.png").kind == "two-valued mask (0 and 200)"
+
+
+def test_a_palette_masks_void_index_255_is_unsure_not_object(tmp_path):
+    index = _square(15)  # PASCAL VOC: class 15, a person, with its outline band marked 255
+    index[7, 8:24] = 255
+    mask = Image.fromarray(index, "P")
+    mask.putpalette([0, 0, 0] + [128, 0, 0] * 254 + [224, 224, 192])
+    mask.save(tmp_path / "voc.png")
+    alpha = read_matte(tmp_path / "voc.png").alpha
+    assert (alpha[OBJECT] == 255).all() and (alpha[7, 8:24] == 128).all() and alpha[0, 0] == 0

@@ -28,14 +28,17 @@ from .photos import load_photos
 from .sample import make_new_photos
 
 
-def load_pair(photo: Path, cutout: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def load_pair(
+    photo: Path, cutout: Path, image_size: int, keep_empty: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One pair decoded and resized: photo (3, S, S) and cut-out RGBA (4, S, S), both uint8. The
     target is read by `masks.read_matte` (a cut-out keeps its colours, a mask takes the photo's);
-    an unreadable file, or a mask that is empty or full, is an `ImageError` naming it."""
+    an unreadable file, or (unless `keep_empty`) a mask that is empty or full, is an `ImageError`
+    naming it."""
     source = open_image(photo, "RGB")
     x = source.resize((image_size, image_size), Image.BILINEAR)
     matte = read_matte(cutout)
-    if matte.problem:
+    if matte.problem and not keep_empty:  # kept only to be scored: a picture with no object is a fair test
         raise ImageError(matte.problem)
     height, width = matte.alpha.shape
     colours = source.resize((width, height), Image.BILINEAR) if matte.colours is None else matte.colours
@@ -51,7 +54,8 @@ class PairedImageDataset(Dataset):
     the photo is made anew each time: the (augmented) cut-out pasted on a fresh background, so
     that a few hundred cut-outs give endless pairs. Pairs that cannot be used (a file that cannot
     be read, a mask that is empty or full) are skipped, listed in `.skipped` (photo, why) and
-    reported in one warning."""
+    reported in one warning. `keep_empty`: pictures only scored (validation, test, real
+    photographs) keep an empty or full mask: a picture without an object is a fair test."""
 
     def __init__(
         self,
@@ -59,13 +63,14 @@ class PairedImageDataset(Dataset):
         image_size: int = GConfig.image_size,
         augment: bool = False,
         backgrounds: Backgrounds | None = None,
+        keep_empty: bool = False,
     ):
         self.pairs, self.augment, self.backgrounds = [], augment, backgrounds
         self.skipped: list[tuple[Path, str]] = []
 
         def load(pair):
             try:
-                return pair, load_pair(*pair, image_size)
+                return pair, load_pair(*pair, image_size, keep_empty)
             except ImageError as exc:
                 return pair, exc
 
@@ -142,9 +147,11 @@ def make_loaders(
     backgrounds = Backgrounds(load_photos("train"), image_size) if data.composite else None
     datasets = {
         "train": PairedImageDataset(splits["train"], image_size, augment=data.augment, backgrounds=backgrounds),
-        "val": PairedImageDataset(splits["val"], image_size),
-        "test": PairedImageDataset(splits["test"], image_size),
+        "val": PairedImageDataset(splits["val"], image_size, keep_empty=True),
+        "test": PairedImageDataset(splits["test"], image_size, keep_empty=True),
     }
+    if len(datasets["val"]) == 0:
+        raise DataError(f"{where}: no readable pair in the validation split; check-data DIR says which files fail.")
     common = {
         "batch_size": data.batch_size,
         "num_workers": data.num_workers,
@@ -173,7 +180,7 @@ def split_loader(
     if not isinstance(data, DataConfig):
         data = DataConfig(data_root=None if data is None else str(data))
     pairs = find_splits(data.data_root, data.bg_path, data.no_bg_path)[split]
-    return DataLoader(PairedImageDataset(pairs, image_size), batch_size=batch_size, shuffle=False)
+    return DataLoader(PairedImageDataset(pairs, image_size, keep_empty=True), batch_size=batch_size, shuffle=False)
 
 
 def new_photos_loader(
@@ -183,4 +190,4 @@ def new_photos_loader(
     sample's kind of drawn shapes on real photos that training never sees. It measures whether the
     model copes with new photographs, not with new objects: the real photographs of `real_loader` do."""
     pairs = find_splits(root if root is not None else make_new_photos(), warn=False)["test"]
-    return DataLoader(PairedImageDataset(pairs, image_size), batch_size=batch_size, shuffle=False)
+    return DataLoader(PairedImageDataset(pairs, image_size, keep_empty=True), batch_size=batch_size, shuffle=False)

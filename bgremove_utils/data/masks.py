@@ -16,6 +16,7 @@ from PIL import Image
 from .images import cutout_alpha, decode_image, displayed_size
 
 OBJECT = 128  # alpha from which a pixel counts as object (0.5, where IoU thresholds)
+VOID = 255  # a palette mask's index for "unsure" (PASCAL VOC's outline band), read as alpha 0.5
 FEW_VALUES = 32  # a grey mask of at most this many values, all under OBJECT, holds class indices, not a matte
 JPEG_NOISE = 24  # a JPEG mask's values this close to 0 or 255 are compression noise (quality 75): 0 or 255
 ASPECT_TOLERANCE = 0.02  # a mask resized from its photo keeps the photo's aspect ratio within rounding
@@ -81,6 +82,8 @@ def _grey(path: Path, values: np.ndarray, rgb: bool, jpeg: bool) -> Matte:
         return Matte(path, _object(values > 0), _kind("0/1 mask", rgb, jpeg), (low, top))
     if top < OBJECT and not jpeg and len(np.unique(values)) <= FEW_VALUES:
         return Matte(path, _object(values > 0), _kind("class-index mask", rgb, jpeg), (low, top))
+    if top < 255 and not jpeg and set(np.unique(values).tolist()) == {0, top}:  # 0 and 128, 0 and 200: not soft
+        return Matte(path, _object(values > 0), _kind(f"two-valued mask (0 and {top:g})", rgb, jpeg), (low, top))
     deep = values.dtype.itemsize > 1 and top > 255  # 8-bit values stored in 16 bits stay 8-bit
     alpha = values * (255 / 65535) if deep else values.astype(np.float64)
     if jpeg:
@@ -112,8 +115,10 @@ def read_matte(path: str | os.PathLike) -> Matte:
     image = decode_image(path)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     if image.mode == "P" and "transparency" not in image.info:
-        index = np.asarray(image)
-        return Matte(path, _object(index > 0), "palette mask", _range(index))
+        index = np.asarray(image)  # index 255: PASCAL VOC's "void", the unsure band along outlines: alpha 0.5
+        alpha = np.where(index == VOID, OBJECT, _object(index > 0)).astype(np.uint8)
+        kind = "palette mask" + (" (255: unsure, 0.5)" if (index == VOID).any() else "")
+        return Matte(path, alpha, kind, _range(index))
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La", "P") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"))

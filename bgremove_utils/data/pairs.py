@@ -68,10 +68,15 @@ def _normal(name: str) -> str:
     return name.lower().replace(" ", "_").replace("-", "_")
 
 
+def _is_train(folder: Path) -> bool:
+    return _normal(folder.name) in ("train", "training", "trainval")
+
+
 def detect_folders(root: str | os.PathLike) -> tuple[Path, Path]:
     """Find the photo folder and the cut-out (or mask) folder under `root`: the sample's manifest,
     else the usual names (the Kaggle set's, `images` and `masks`, ...), one or two levels down; two
-    folders side by side first (`train/images` with `train/masks`, not with `val/masks`)."""
+    folders side by side first (`train/images` with `train/masks`, not with `val/masks`): those of
+    `root` itself, then those of a `train` folder (not `test/`), then any others."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; check the path, or run `python -m bgremove_utils make-sample`.")
@@ -82,6 +87,7 @@ def detect_folders(root: str | os.PathLike) -> tuple[Path, Path]:
     inputs = [p for name in INPUT_NAMES for p in folders if _normal(p.name) == name]
     targets = [p for name in TARGET_NAMES for p in folders if _normal(p.name) == name]
     side_by_side = [(i, t) for i in inputs for t in targets if i.parent == t.parent]
+    side_by_side.sort(key=lambda pair: 0 if pair[0].parent == root else 1 if _is_train(pair[0].parent) else 2)
     if side_by_side or (inputs and targets):
         return side_by_side[0] if side_by_side else (inputs[0], targets[0])
     names = ", ".join(sorted(str(p.relative_to(root)) for p in folders)) or "none"

@@ -45,4 +45,4 @@ def real_loader(
     pairs = [pair for pair in pairs if half == "all" or real_half(pair[0].stem) == half]
     if not pairs:
         raise DataError(f"{root}: no photo with a mask found (half {half!r}).")
-    return DataLoader(PairedImageDataset(pairs, image_size), batch_size=batch_size, shuffle=False)
+    return DataLoader(PairedImageDataset(pairs, image_size, keep_empty=True), batch_size=batch_size, shuffle=False)
