@@ -82,7 +82,9 @@ class TrainConfig:
     the run or of a part, can be replaced by its own name: `with_settings(config, depth=3)`.
     The defaults are the `cpu` profile: about 11-13 s an epoch on two cores with bfloat16, 24 epochs."""
 
-    profile: str = setting("cpu", "full (a GPU: the seed's settings), cpu (a laptop: minutes) or quick (tests, CI)")
+    profile: str = setting(
+        "cpu", "full (a GPU: the original project's settings), cpu (a laptop: minutes) or quick (tests, CI)"
+    )
     data: DataConfig = field(default_factory=DataConfig)
     g: GConfig = field(default_factory=GConfig)
     d: DConfig = field(default_factory=DConfig)
@@ -90,7 +92,7 @@ class TrainConfig:
     lr_g: float = setting(2e-3, "generator's learning rate (the peak of a one-cycle schedule)", positive=True)
     lr_d: float = setting(
         2e-3,
-        "discriminator's learning rate (the peak of a one-cycle schedule; G's: a two time-scale rule)",
+        "discriminator's learning rate (the peak of a one-cycle schedule); another than lr_g is a two time-scale rule",
         positive=True,
     )
     betas: tuple[float, float] = setting((0.5, 0.999), "Adam's two betas")

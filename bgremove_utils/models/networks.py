@@ -59,7 +59,7 @@ class GModel(nn.Module):
     `depth` strided convolutions halve the size down to H / 2**depth; as many transpose
     convolutions bring it back, each joined by a skip connection to the encoder output of the
     same size and merged with it by a 3x3 convolution; one more 3x3 convolution at full size
-    refines the outlines (nearly all the remaining errors lie on them). The last layer gives four
+    refines the outlines. The last layer gives four
     logits, each through a sigmoid: alpha, and RGB as a correction added to the photo's own colours
     in logit space (the standardised input has lost them; inside an object they are already right).
     """

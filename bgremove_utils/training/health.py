@@ -83,7 +83,7 @@ def game_report(history: list[dict]) -> str:
         f"D's loss: {_d_bce(first):.2f} at epoch {first['epoch']} (log 2 = 0.69: it cannot tell), lowest "
         f"{low:.2f}, {late:.2f} on average over the last third, {_d_bce(last):.2f} at epoch {last['epoch']}. "
         f"It scored real cut-outs {last['d_real']:.2f} and G's {last['d_fake']:.2f} on average in the last epoch "
-        f"(0.5 and 0.5: it cannot tell them apart). {verdict}."
+        f"(a D that cannot tell them apart would score both 0.5). {verdict}."
     )
 
 

@@ -93,9 +93,8 @@ def reconstruction_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[st
     - `alpha_l1`: mean |alpha - true alpha|, the matte itself.
     - `alpha_bce`: BCE with logits on the alpha logits: L1 alone through a sigmoid saturates
       towards "all background" in the first steps and stops learning; BCE keeps its gradient.
-      Pixels of the `edge_band` count 1 + `EDGE_WEIGHT` times: inside and outside the object the
-      matte is learnt in a few epochs, while nearly all the errors left after that lie on the
-      outline, a thin band of a few percent of the pixels that a plain mean barely notices.
+      Pixels of the `edge_band` count 1 + `EDGE_WEIGHT` times: the outline is a thin band of a
+      few percent of the pixels, which a plain mean barely notices, though a matte is judged by it.
     - `colour_l1`: mean |RGB - true RGB| weighted by the true alpha (outside the object the
       colour is undefined and comes from the photo at export time).
     - `alpha_iou`: 1 - the soft IoU of each matte with its truth, averaged over the batch: the
