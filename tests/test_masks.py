@@ -29,11 +29,12 @@ def _pair(tmp_path, save_mask, name="m.png"):
     return PairedImageDataset([(tmp_path / "m.jpg", tmp_path / "masks" / name)], image_size=SIZE)
 
 
-def test_a_0_1_mask_trains_on_a_full_strength_object(tmp_path):
-    dataset = _pair(tmp_path, lambda p: Image.fromarray(_square(1), "L").save(p))
+@pytest.mark.parametrize(("top", "kind"), [(1, "0/1 mask"), (200, "two-valued mask (0 and 200)")])
+def test_a_0_1_or_two_valued_mask_trains_on_a_full_strength_object(tmp_path, top, kind):
+    dataset = _pair(tmp_path, lambda p: Image.fromarray(_square(top), "L").save(p))
     alpha = dataset[0][1][3].numpy()
     assert (alpha[OBJECT] == 1.0).all() and (alpha[~OBJECT] == 0.0).all()
-    assert read_matte(tmp_path / "masks" / "m.png").kind == "0/1 mask"
+    assert read_matte(tmp_path / "masks" / "m.png").kind == kind
 
 
 def test_a_class_index_mask_is_object_wherever_its_class_is_not_0(tmp_path):
@@ -103,13 +104,6 @@ def test_an_empty_or_full_mask_is_named_and_left_out_of_training(tmp_path, mask,
         dataset = _pair(tmp_path, lambda p: Image.fromarray(mask, "L").save(p))
     assert len(dataset) == 0 and dataset.skipped[0][0] == tmp_path / "m.jpg"
     assert str(tmp_path / "masks" / "m.png") in dataset.skipped[0][1]
-
-
-def test_a_two_valued_mask_is_a_full_strength_object_whatever_its_top_value(tmp_path):
-    dataset = _pair(tmp_path, lambda p: Image.fromarray(_square(200), "L").save(p))
-    alpha = dataset[0][1][3].numpy()
-    assert (alpha[OBJECT] == 1.0).all() and (alpha[~OBJECT] == 0.0).all()
-    assert read_matte(tmp_path / "masks" / "m.png").kind == "two-valued mask (0 and 200)"
 
 
 def test_a_palette_masks_void_index_255_is_unsure_not_object(tmp_path):
