@@ -281,3 +281,15 @@ def test_training_stops_at_the_first_epoch_that_reaches_the_iou_asked_for(tmp_pa
     assert len(history) == 1  # any IoU reaches 0
     history = train(loaders=tiny_loaders, stop_at_iou=1.01, **tiny_run(tmp_path / "b", epochs=2))
     assert len(history) == 2  # none reaches more than 1: the planned epochs
+
+
+def test_without_epochs_a_run_makes_as_many_as_its_steps_take_whatever_the_folders_size(
+    tmp_path, tiny_loaders, tiny_run
+):
+    batches = len(tiny_loaders.train)
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=None, steps=3 * batches))
+    assert len(history) == 3
+    assert load_checkpoint(tmp_path / "last.pt")["schedulers"][0]["total_steps"] == 3 * batches + 1
+    assert make_config("cpu", steps=360).planned_epochs(15) == 24  # the sample's 480 training pairs at batch 32
+    assert make_config("cpu", steps=360).planned_epochs(34) == 11  # 1,115 pairs: fewer epochs, the same steps
+    assert make_config("cpu", epochs=5).planned_epochs(34) == 5  # epochs given: those

@@ -126,6 +126,7 @@ def train(
                 loaders = make_loaders(data, config.g.image_size)
         fixed = [t[:6].to(proc.device) for t in next(iter(loaders.val))]  # the sample pictures, each time the same
         loaders = proc.shard(loaders, config.seed)
+        config = replace(config, epochs=config.planned_epochs(len(loaders.train)))  # from steps unless given
         if loaders.train.generator is not None:
             loaders.train.generator.manual_seed(config.seed)  # the same shuffling for the same seed, run after run
         history, best_iou, start, saved_schedules, warned = [], -1.0, 0, [], set()
