@@ -23,6 +23,8 @@ RESULTS = DOCS / "results"
 # A name missing from the file is an error that names it (no silent "not measured").
 REAL_PAIRS_RUNS = {
     "e11": "the `cpu` profile, 11 epochs of the real training pairs",
+    "e11_nounl": "the same without unlabelled photos (`--unlabelled ''`)",
+    "e11_nounl_noadv": "the same without unlabelled photos or the GAN (`--adv-weight 0`)",
 }
 README_REAL_PAIRS_RUN = "e11"  # the run README's bottom line quotes
 
