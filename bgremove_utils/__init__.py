@@ -1,6 +1,6 @@
 """bgremove_utils: background removal with a GAN in PyTorch, the package behind the course.
 
-The folders are its layers, each importing only those below it (README, "Package map"):
+The folders are its layers, each importing only those below it (docs/package.md, "Package map"):
 cli and bench; course (the notebooks' figures, Colab, a checkpoint for a notebook); training (the
 GAN, its losses and step, the loop, checkpoints of a run) and export (cut-outs at the photo's
 resolution); evaluation (metrics); models (the networks and their checkpoint files) and data

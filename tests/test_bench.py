@@ -75,7 +75,7 @@ def test_quick_bench_prints_a_table_of_every_row(quick_bench):
     assert any(line.startswith("inference 256x192, seconds: total") for line in lines)
     assert (
         printed.rstrip().splitlines()[-1].startswith("the bench's own time: ")
-    )  # what each section cost, as the README quotes it
+    )  # what each section cost, as docs/performance.md quotes it
     assert list(result["runs"][0]["details"]["section_s"]) == ["data", "step", "inference", "quality"]
 
 

@@ -1,0 +1,356 @@
+"""Fill the measured numbers of README.md and docs/*.md from the JSON files in docs/results/.
+
+    python docs/tables.py           rewrite every block from the JSON
+    python docs/tables.py --check   change nothing; exit 1 and name each block that is stale
+
+A block is `<!-- table: NAME -->...<!-- /table -->`: what lies between the two markers is replaced
+by what RENDERERS[NAME] returns, a markdown table (the markers then stand on lines of their own) or
+a few words inside a sentence (inline). A number measured into a JSON file is written only here,
+never by hand in a page. Means are over random seeds, with the sample standard deviation (n - 1).
+"""
+
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+RESULTS = DOCS / "results"
+
+# The runs of real_pairs.json shown in docs/real-photos.md, in this order, with their labels.
+# A name missing from the file is an error that names it (no silent "not measured").
+REAL_PAIRS_RUNS = {
+    "e11": "the `cpu` profile, 11 epochs of the real training pairs",
+    "e11_nounl": "the same without unlabelled photos (`--unlabelled ''`)",
+    "e11_nounl_noadv": "the same without unlabelled photos or the GAN (`--adv-weight 0`)",
+}
+README_REAL_PAIRS_RUN = "e11"  # the run README's bottom line quotes
+
+# The report half's kinds of photograph, as real_pairs.json names them, and as the pages call them.
+REAL_SPLITS = {
+    "report/all": "all",
+    "report/portrait": "portraits",
+    "report/davis": "video frames",
+    "report/horse": "horses",
+}
+OPEN = r"(?<!`)<!-- table: "  # a marker quoted in backticks is prose about the markers, not a block
+BLOCK = re.compile(OPEN + r"(\w+) -->(.*?)<!-- /table -->", re.S)
+
+
+def load(results_dir: Path = RESULTS) -> dict:
+    """Every JSON file of docs/results/, by its name without `.json`."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def num(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}"
+
+
+def mean_sd(values: list[float], digits: int = 3) -> str:
+    """0.742 ± 0.013 over several seeds; the value alone for one."""
+    if len(values) == 1:
+        return num(values[0], digits)
+    return f"{num(statistics.mean(values), digits)} ± {num(statistics.stdev(values), digits)}"
+
+
+def span(values: list[float], digits: int = 2) -> str:
+    low, high = num(min(values), digits), num(max(values), digits)
+    return low if low == high else f"{low}-{high}"
+
+
+def signed(values: list[float], digits: int = 3, unit: str = "") -> str:
+    parts = [f"{x:+.{digits}f}{unit}" for x in values]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
+def percent(new: float, old: float) -> str:
+    change = abs(new / old - 1)
+    return f"{change:.{0 if change >= 0.01 else 1}%} {'more' if new > old else 'fewer'}"
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+# -- the cpu profile over 3 random seeds (cpu_profile_3_seeds.json) -----------------------------
+
+ARMS = {  # the arms of cpu_profile_3_seeds.json, as the tables call them
+    "after": "GAN (the `cpu` profile)",
+    "before": "colours resampled as stored (dark halos)",
+    "nogan": "no GAN (`--adv-weight 0`)",
+}
+
+
+def seeds(results: dict, arm: str) -> list[dict]:
+    """The runs of one arm ("after": the profile, "before": colours resampled as stored, "nogan"), by seed."""
+    runs = results["cpu_profile_3_seeds"]["runs"][arm]
+    return [runs[seed] for seed in sorted(runs, key=int)]
+
+
+def metric(runs: list[dict], split: str, name: str) -> list[float]:
+    return [run[split][name] for run in runs]
+
+
+def same_in_every_run(results: dict, what: str, get) -> float:
+    """A value of real_pairs.json that does not depend on the run (the baseline's, a split's size)."""
+    values = {get(run) for run in results["real_pairs"]}
+    if len(values) != 1:
+        raise ValueError(f"real_pairs.json: {what} differs between runs: {sorted(values)}")
+    return values.pop()
+
+
+def baseline(results: dict, split: str, name: str = "iou") -> float:
+    """The border-colour baseline's score on a split of real_pairs.json."""
+    return same_in_every_run(results, f"the baseline's {split} {name}", lambda r: r["scores"][split]["baseline"][name])
+
+
+def pictures(results: dict, split: str) -> str:
+    return f"{same_in_every_run(results, f'the size of {split}', lambda r: r['scores'][split]['n'])} pictures"
+
+
+def cpu_profile(results: dict) -> str:
+    runs = seeds(results, "after")
+    return table(
+        ["", "test IoU", "new-photos IoU", "real IoU, report half", "real Holes, report half", "training"],
+        [
+            [
+                f"`cpu` profile, {len(runs)} random seeds",
+                mean_sd(metric(runs, "test", "iou")),
+                mean_sd(metric(runs, "new_photos", "iou")),
+                mean_sd(metric(runs, "real-report", "iou")),
+                mean_sd(metric(runs, "real-report", "holes"), 2),
+                f"{span([r['trained_seconds'] / 60 for r in runs], 1)} min",
+            ],
+            [
+                "border-colour baseline",
+                "(notebook 4 prints it)",
+                num(baseline(results, "new_photos")),
+                num(baseline(results, "report/all")),
+                num(baseline(results, "report/all", "holes"), 2),
+                "",
+            ],
+        ],
+    )
+
+
+def premultiplied(results: dict) -> str:
+    rows = []
+    for arm, label in (("before", ARMS["before"]), ("after", "premultiplied (the course's)")):
+        runs = seeds(results, arm)
+        rows.append(
+            [
+                label,
+                mean_sd(metric(runs, "test", "iou")),
+                mean_sd(metric(runs, "new_photos", "iou")),
+                mean_sd(metric(runs, "real-report", "iou")),
+                mean_sd(metric(runs, "real-report", "holes"), 2),
+                mean_sd(metric(runs, "real-report", "sad"), 0),
+                mean_sd(metric(runs, "real-choose", "iou")),
+            ]
+        )
+    header = ["augmentation", "test IoU", "new-photos IoU", "report IoU", "report Holes", "report SAD", "choose IoU"]
+    return table(header, rows)
+
+
+def premultiplied_per_seed(results: dict) -> str:
+    before, after = seeds(results, "before"), seeds(results, "after")
+
+    def moved(split: str, name: str) -> list[float]:
+        return [a - b for a, b in zip(metric(after, split, name), metric(before, split, name))]
+
+    holes = [a / b - 1 for a, b in zip(metric(after, "real-report", "holes"), metric(before, "real-report", "holes"))]
+    mean_holes = statistics.mean(metric(after, "real-report", "holes")) / statistics.mean(
+        metric(before, "real-report", "holes")
+    )
+    return (
+        f"the test IoU moved by {signed(moved('test', 'iou'))}, the report half's IoU by "
+        f"{signed(moved('real-report', 'iou'))}, and its holes by {signed([100 * h for h in holes], 0, '%')} "
+        f"({mean_holes - 1:+.0%} on the mean)"
+    )
+
+
+def gan_vs_nogan(results: dict) -> str:
+    header = ["run", "random seed", "D's BCE, last third", "test IoU", "new-photos IoU", "real IoU, report half"]
+    header += ["real IoU, choose half", "real Holes, report half", "real Conn, report half", "training"]
+    rows = []
+    for arm in ("after", "nogan"):
+        runs, label = seeds(results, arm), ARMS[arm]
+        seed_names = sorted(results["cpu_profile_3_seeds"]["runs"][arm], key=int)
+        columns = [
+            ([r["d_bce_last_third"] for r in runs], 3),
+            (metric(runs, "test", "iou"), 3),
+            (metric(runs, "new_photos", "iou"), 3),
+            (metric(runs, "real-report", "iou"), 3),
+            (metric(runs, "real-choose", "iou"), 3),
+            (metric(runs, "real-report", "holes"), 2),
+            (metric(runs, "real-report", "conn"), 0),
+        ]
+        times = [r["trained_seconds"] for r in runs]
+        for i, seed in enumerate(seed_names):
+            rows.append([label, seed, *(num(values[i], digits) for values, digits in columns), minutes(times[i])])
+        means = [mean_sd(values, digits) for values, digits in columns]
+        rows.append([f"**{label}, mean ± sd**", "", *means, minutes(statistics.mean(times))])
+    return table(header, rows)
+
+
+def gan_verdict(results: dict) -> str:
+    gan, nogan = seeds(results, "after"), seeds(results, "nogan")
+
+    def mean(runs: list[dict], split: str, name: str) -> float:
+        return statistics.mean(metric(runs, split, name))
+
+    per_seed = [a - b for a, b in zip(metric(gan, "real-report", "iou"), metric(nogan, "real-report", "iou"))]
+    return (
+        f"real IoU {num(mean(gan, 'real-report', 'iou'))} against {num(mean(nogan, 'real-report', 'iou'))} "
+        f"without the GAN (per seed {signed(per_seed)}), "
+        f"holes {percent(mean(gan, 'real-report', 'holes'), mean(nogan, 'real-report', 'holes'))}, "
+        f"Conn {percent(mean(gan, 'real-report', 'conn'), mean(nogan, 'real-report', 'conn'))}; "
+        f"on the sample's test split {num(mean(gan, 'test', 'iou'))} against {num(mean(nogan, 'test', 'iou'))}; "
+        f"on the choose half {num(mean(gan, 'real-choose', 'iou'))} against "
+        f"{num(mean(nogan, 'real-choose', 'iou'))}, holes "
+        f"{percent(mean(gan, 'real-choose', 'holes'), mean(nogan, 'real-choose', 'holes'))}"
+    )
+
+
+def d_learns(results: dict) -> str:
+    runs = seeds(results, "after")
+    return (
+        f"its loss over the last third of training lies at {span([r['d_bce_last_third'] for r in runs], 3)} "
+        f"in the {len(runs)} runs (log 2 = 0.693 is chance), scoring true cut-outs "
+        f"{span([r['d_real'] for r in runs])}, G's {span([r['d_fake'] for r in runs])} and G's cut-outs "
+        f"of the unlabelled photos {span([r['d_unlabelled'] for r in runs])}; the adversarial term pulls on G "
+        f"with {span([100 * r['adv_share_last_third'] for r in runs], 0)}% of the reconstruction terms' strength"
+    )
+
+
+# -- real training pairs (real_pairs.json) ------------------------------------------------------
+
+
+def real_runs(results: dict, name: str) -> list[dict]:
+    runs = sorted((r for r in results["real_pairs"] if r["name"] == name), key=lambda r: r["seed"])
+    if not runs:
+        found = sorted({r["name"] for r in results["real_pairs"]})
+        raise KeyError(f"docs/results/real_pairs.json has no run named {name!r} (it has {found}): edit REAL_PAIRS_RUNS")
+    return runs
+
+
+def real(runs: list[dict], split: str, name: str = "iou") -> list[float]:
+    return [r["scores"][split]["model"][name] for r in runs]
+
+
+def real_pairs(results: dict) -> str:
+    header = ["run", "random seeds", *(f"IoU, {label}" for label in REAL_SPLITS.values()), "Conn", "Holes", "training"]
+    rows = []
+    for name, label in REAL_PAIRS_RUNS.items():
+        runs = real_runs(results, name)
+        ious = [mean_sd(real(runs, split)) for split in REAL_SPLITS]
+        conn, holes = mean_sd(real(runs, "report/all", "conn"), 0), mean_sd(real(runs, "report/all", "holes"), 2)
+        train = f"{span([r['train_s'] / 60 for r in runs], 1)} min"
+        rows.append([label, ", ".join(str(r["seed"]) for r in runs), *ious, conn, holes, train])
+    base = [num(baseline(results, split)) for split in REAL_SPLITS]
+    conn, holes = num(baseline(results, "report/all", "conn"), 0), num(baseline(results, "report/all", "holes"), 2)
+    rows.append(["border-colour baseline", "", *base, conn, holes, ""])
+    return table(header, rows)
+
+
+# -- README's bottom line -----------------------------------------------------------------------
+
+
+def readme_offline(results: dict) -> str:
+    report = metric(seeds(results, "after"), "real-report", "iou")
+    threshold = baseline(results, "report/all")
+    return f"{num(statistics.mean(report))}, against {num(threshold)} for a trivial colour threshold"
+
+
+def readme_real_pairs(results: dict) -> str:
+    runs = real_runs(results, README_REAL_PAIRS_RUN)
+    count = "one run" if len(runs) == 1 else f"mean of {len(runs)} random seeds"
+    return (
+        f"{mean_sd(real(runs, 'report/all'))} on the same photographs ({count}, "
+        f"{span([r['train_s'] / 60 for r in runs], 1)} minutes of training)"
+    )
+
+
+def readme_gan(results: dict) -> str:
+    gan, nogan = seeds(results, "after"), seeds(results, "nogan")
+    with_gan, without = (statistics.mean(metric(runs, "real-report", "iou")) for runs in (gan, nogan))
+    return f"{num(with_gan)} with it and {num(without)} without, over {len(gan)} random seeds"
+
+
+RENDERERS = {
+    "cpu_profile": cpu_profile,
+    "premultiplied": premultiplied,
+    "premultiplied_per_seed": premultiplied_per_seed,
+    "gan_vs_nogan": gan_vs_nogan,
+    "gan_verdict": gan_verdict,
+    "d_learns": d_learns,
+    "real_pairs": real_pairs,
+    "real_halves_choose": lambda results: pictures(results, "choose/all"),
+    "real_halves_report": lambda results: pictures(results, "report/all"),
+    "readme_offline": readme_offline,
+    "readme_real_pairs": readme_real_pairs,
+    "readme_gan": readme_gan,
+}
+
+
+# -- filling the pages --------------------------------------------------------------------------
+
+
+def pages(root: Path = ROOT) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def fill(text: str, results: dict, where: str = "") -> tuple[str, list[str]]:
+    """The text with every block rendered again, and the names of the blocks that changed."""
+    if len(re.findall(OPEN, text)) != len(BLOCK.findall(text)):
+        raise ValueError(f"{where}: a `<!-- table: NAME -->` without its `<!-- /table -->`")
+    stale = []
+
+    def render(match: re.Match) -> str:
+        name, old = match.group(1), match.group(2)
+        if name not in RENDERERS:
+            raise KeyError(f"{where}: no renderer for the block {name!r} (known: {sorted(RENDERERS)})")
+        body = RENDERERS[name](results)
+        new = f"\n\n{body}\n\n" if "\n" in body else body  # a table stands apart from its markers
+        if new != old:
+            stale.append(name)
+        return f"<!-- table: {name} -->{new}<!-- /table -->"
+
+    return BLOCK.sub(render, text), stale
+
+
+def check(root: Path = ROOT, results: dict | None = None, write: bool = False) -> list[str]:
+    """'page: block' for every stale block; with write=True, the pages are rewritten too."""
+    results = load() if results is None else results
+    stale = []
+    for page in pages(root):
+        text = page.read_text()
+        new, names = fill(text, results, page.relative_to(root).as_posix())
+        stale += [f"{page.relative_to(root).as_posix()}: {name}" for name in names]
+        if write and new != text:
+            page.write_text(new)
+    return stale
+
+
+def main(argv: list[str]) -> int:
+    if argv not in ([], ["--check"]):
+        print(__doc__)
+        return 2
+    stale = check(write=not argv)
+    for block in stale:
+        print(f"{'stale' if argv else 'rewritten'}: {block}")
+    return 1 if argv and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
