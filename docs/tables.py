@@ -22,11 +22,23 @@ RESULTS = DOCS / "results"
 # The runs of real_pairs.json shown in docs/real-photos.md, in this order, with their labels.
 # A name missing from the file is an error that names it (no silent "not measured").
 REAL_PAIRS_RUNS = {
-    "e11": "the `cpu` profile, 11 epochs of the real training pairs",
-    "e11_nounl": "the same without unlabelled photos (`--unlabelled ''`)",
-    "e11_nounl_noadv": "the same without unlabelled photos or the GAN (`--adv-weight 0`)",
+    "sample": "the course's sample only (the `cpu` profile)",
+    "real": "the real pairs (`--data-root DIR`)",
+    "real_nogan": "the real pairs, without the GAN (`--adv-weight 0`)",
+    "pretrain": "the sample for 375 steps, then the real pairs for 375",
+    "mixed": "the sample and the real pairs in one folder",
 }
-README_REAL_PAIRS_RUN = "e11"  # the run README's bottom line quotes
+# The runs that chose the `cpu` profile's settings for real pairs, one random seed each, compared on
+# the choose half (data/real.py): what each changes from the first.
+REAL_PAIRS_CHOICES = {
+    "e11": "360 steps (11 epochs), with the builtin unlabelled photos",
+    "e11_nounl": "360 steps, without unlabelled photos",
+    "e11_nounl_noadv": "360 steps, without unlabelled photos or the GAN",
+    "e11_nounl_comp": "360 steps, cut-outs pasted on new backgrounds (`--composite`)",
+    "r96_nounl": "360 steps at 96 pixels",
+    "real": "750 steps (22 epochs): the `cpu` profile",
+}
+README_REAL_PAIRS_RUN = "real"  # the run README's bottom line quotes
 
 # The report half's kinds of photograph, as real_pairs.json names them, and as the pages call them.
 REAL_SPLITS = {
@@ -102,8 +114,9 @@ def metric(runs: list[dict], split: str, name: str) -> list[float]:
 
 
 def same_in_every_run(results: dict, what: str, get) -> float:
-    """A value of real_pairs.json that does not depend on the run (the baseline's, a split's size)."""
-    values = {get(run) for run in results["real_pairs"]}
+    """A value of real_pairs.json that does not depend on the run (the baseline's, a split's size), of the
+    runs at the profile's 64 pixels (the baseline is scored at each run's own size)."""
+    values = {get(run) for run in results["real_pairs"] if "image_size" not in run["settings"]}  # at 64 px
     if len(values) != 1:
         raise ValueError(f"real_pairs.json: {what} differs between runs: {sorted(values)}")
     return values.pop()
@@ -119,28 +132,32 @@ def pictures(results: dict, split: str) -> str:
 
 
 def cpu_profile(results: dict) -> str:
-    runs = seeds(results, "after")
-    return table(
-        ["", "test IoU", "new-photos IoU", "real IoU, report half", "real Holes, report half", "training"],
+    """The `cpu` profile trained on the sample and on the real pairs (real_pairs.json), beside the baseline."""
+    rows = []
+    for name, label in (("sample", "the course's sample"), ("real", "1,393 real pairs")):
+        runs = real_runs(results, name)
+        rows.append(
+            [
+                f"`cpu` profile on {label}, {len(runs)} random seeds",
+                mean_sd(real(runs, "test")),
+                mean_sd(real(runs, "new_photos")),
+                mean_sd(real(runs, "report/all")),
+                mean_sd(real(runs, "report/all", "holes"), 2),
+                f"{span([r['train_s'] / 60 for r in runs], 1)} min",
+            ]
+        )
+    rows.append(
         [
-            [
-                f"`cpu` profile, {len(runs)} random seeds",
-                mean_sd(metric(runs, "test", "iou")),
-                mean_sd(metric(runs, "new_photos", "iou")),
-                mean_sd(metric(runs, "real-report", "iou")),
-                mean_sd(metric(runs, "real-report", "holes"), 2),
-                f"{span([r['trained_seconds'] / 60 for r in runs], 1)} min",
-            ],
-            [
-                "border-colour baseline",
-                "(notebook 4 prints it)",
-                num(baseline(results, "new_photos")),
-                num(baseline(results, "report/all")),
-                num(baseline(results, "report/all", "holes"), 2),
-                "",
-            ],
-        ],
+            "border-colour baseline",
+            "(notebook 4 prints it)",
+            num(baseline(results, "new_photos")),
+            num(baseline(results, "report/all")),
+            num(baseline(results, "report/all", "holes"), 2),
+            "",
+        ]
     )
+    header = ["", "its own test split IoU", "new-photos IoU", "real IoU, report half", "real Holes", "training"]
+    return table(header, rows)
 
 
 def premultiplied(results: dict) -> str:
@@ -263,11 +280,58 @@ def real_pairs(results: dict) -> str:
     return table(header, rows)
 
 
+def real_pairs_choices(results: dict) -> str:
+    header = ["run", "random seed", "IoU, choose half", "portraits", "video frames", "horses", "Holes", "training"]
+    rows = []
+    for name, label in REAL_PAIRS_CHOICES.items():
+        run = real_runs(results, name)[0]
+        ious = [num(run["scores"][f"choose/{kind}"]["model"]["iou"]) for kind in ("all", "portrait", "davis", "horse")]
+        holes = num(run["scores"]["choose/all"]["model"]["holes"], 2)
+        rows.append([label, str(run["seed"]), *ious, holes, minutes(run["train_s"])])
+    return table(header, rows)
+
+
+def gan_seeds(results: dict) -> str:
+    """The GAN against the same training without it, over random seeds, on the sample and on real pairs."""
+    header = ["trained on", "run", "its own test split IoU", "new-photos IoU", "real photographs IoU"]
+    header += ["real photographs Holes", "D's loss, last third", "training"]
+    rows = []
+    for arm, label in (("after", "GAN"), ("nogan", "no GAN")):
+        runs = seeds(results, arm)
+        rows.append(
+            [
+                "the sample (`--steps 360 --unlabelled builtin`)",
+                label,
+                mean_sd(metric(runs, "test", "iou")),
+                mean_sd(metric(runs, "new_photos", "iou")),
+                mean_sd(metric(runs, "real-report", "iou")),
+                mean_sd(metric(runs, "real-report", "holes"), 2),
+                mean_sd([r["d_bce_last_third"] for r in runs]),
+                minutes(statistics.mean(r["trained_seconds"] for r in runs)),
+            ]
+        )
+    for name, label in (("real", "GAN"), ("real_nogan", "no GAN")):
+        runs = real_runs(results, name)
+        rows.append(
+            [
+                "real pairs (`--data-root DIR`)",
+                label,
+                mean_sd(real(runs, "test")),
+                mean_sd(real(runs, "new_photos")),
+                mean_sd(real(runs, "report/all")),
+                mean_sd(real(runs, "report/all", "holes"), 2),
+                mean_sd([r["loss_d_last_third"] for r in runs]),
+                minutes(statistics.mean(r["train_s"] for r in runs)),
+            ]
+        )
+    return table(header, rows)
+
+
 # -- README's bottom line -----------------------------------------------------------------------
 
 
 def readme_offline(results: dict) -> str:
-    report = metric(seeds(results, "after"), "real-report", "iou")
+    report = real(real_runs(results, "sample"), "report/all")
     threshold = baseline(results, "report/all")
     return f"{num(statistics.mean(report))}, against {num(threshold)} for a trivial colour threshold"
 
@@ -282,8 +346,8 @@ def readme_real_pairs(results: dict) -> str:
 
 
 def readme_gan(results: dict) -> str:
-    gan, nogan = seeds(results, "after"), seeds(results, "nogan")
-    with_gan, without = (statistics.mean(metric(runs, "real-report", "iou")) for runs in (gan, nogan))
+    gan, nogan = real_runs(results, "real"), real_runs(results, "real_nogan")
+    with_gan, without = (statistics.mean(real(runs, "report/all")) for runs in (gan, nogan))
     return f"{num(with_gan)} with it and {num(without)} without, over {len(gan)} random seeds"
 
 
@@ -295,6 +359,8 @@ RENDERERS = {
     "gan_verdict": gan_verdict,
     "d_learns": d_learns,
     "real_pairs": real_pairs,
+    "real_pairs_choices": real_pairs_choices,
+    "gan_seeds": gan_seeds,
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
     "readme_offline": readme_offline,
@@ -329,8 +395,25 @@ def fill(text: str, results: dict, where: str = "") -> tuple[str, list[str]]:
     return BLOCK.sub(render, text), stale
 
 
+def notebooks(root: Path = ROOT) -> list[Path]:
+    return sorted((root / "notebooks").glob("**/*.ipynb"))
+
+
+def fill_notebook(path: Path, results: dict, where: str) -> tuple[dict, list[str]]:
+    """The notebook (as JSON) with the blocks of its markdown cells rendered again, and the stale ones."""
+    notebook, stale = json.loads(path.read_text()), []
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"])
+            new, names = fill(text, results, f"{where} cell {index}")
+            stale += names
+            cell["source"] = new.splitlines(keepends=True)
+    return notebook, stale
+
+
 def check(root: Path = ROOT, results: dict | None = None, write: bool = False) -> list[str]:
-    """'page: block' for every stale block; with write=True, the pages are rewritten too."""
+    """'page: block' for every stale block of the pages and the notebooks' markdown; with
+    write=True, they are rewritten too."""
     results = load() if results is None else results
     stale = []
     for page in pages(root):
@@ -339,6 +422,12 @@ def check(root: Path = ROOT, results: dict | None = None, write: bool = False) -
         stale += [f"{page.relative_to(root).as_posix()}: {name}" for name in names]
         if write and new != text:
             page.write_text(new)
+    for path in notebooks(root):
+        where = path.relative_to(root).as_posix()
+        notebook, names = fill_notebook(path, results, where)
+        stale += [f"{where}: {name}" for name in names]
+        if write and names:  # as Jupyter writes it: one space of indent, unicode as it is
+            path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     return stale
 
 

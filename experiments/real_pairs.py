@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import replace
@@ -80,6 +81,13 @@ def main() -> None:
     parser.add_argument("--out", default="docs/results/real_pairs.json")
     parser.add_argument("--real", default="../shared/real-val")
     parser.add_argument("--profile", default="cpu")
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        help="first train this many steps on the course's sample, then resume on the settings' folder: "
+        "give `epochs` as the two runs' epochs together",
+    )
+    parser.add_argument("--keep", help="a folder to keep each run's best.pt in, as NAME_SEED.pt")
     parser.add_argument("settings", nargs="*", help="name=value training settings")
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.settings)
@@ -88,11 +96,30 @@ def main() -> None:
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
+            if args.pretrain_steps:
+                train(
+                    profile=args.profile,
+                    seed=seed,
+                    checkpoint_dir=tmp,
+                    progress=False,
+                    sample_every=0,
+                    **{k: v for k, v in overrides.items() if k not in ("data_root", "epochs", "steps")},
+                    steps=args.pretrain_steps,
+                )
             history = train(
-                profile=args.profile, seed=seed, checkpoint_dir=tmp, progress=False, sample_every=0, **overrides
+                resume=bool(args.pretrain_steps),
+                profile=args.profile,
+                seed=seed,
+                checkpoint_dir=tmp,
+                progress=False,
+                sample_every=0,
+                **overrides,
             )
             seconds = time.perf_counter() - start
             scores = score(Path(tmp) / "best.pt", args.real)
+            if args.keep:
+                Path(args.keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(Path(tmp) / "best.pt", Path(args.keep) / f"{args.name}_{seed}.pt")
         third = history[-max(1, len(history) // 3) :]
         entry = {
             "name": args.name,

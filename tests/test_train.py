@@ -290,6 +290,6 @@ def test_without_epochs_a_run_makes_as_many_as_its_steps_take_whatever_the_folde
     history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=None, steps=3 * batches))
     assert len(history) == 3
     assert load_checkpoint(tmp_path / "last.pt")["schedulers"][0]["total_steps"] == 3 * batches + 1
-    assert make_config("cpu", steps=360).planned_epochs(15) == 24  # the sample's 480 training pairs at batch 32
-    assert make_config("cpu", steps=360).planned_epochs(34) == 11  # 1,115 pairs: fewer epochs, the same steps
+    assert make_config("cpu", steps=750).planned_epochs(15) == 50  # the sample's 480 training pairs at batch 32
+    assert make_config("cpu", steps=750).planned_epochs(34) == 22  # 1,115 pairs: fewer epochs, the same steps
     assert make_config("cpu", epochs=5).planned_epochs(34) == 5  # epochs given: those

@@ -102,8 +102,8 @@ def plot_history(history: list[dict] | str | os.PathLike):
     """Four panels per epoch, from `train`'s history or its history.json: the reconstruction loss on
     the training batches beside the same on the validation split (a gap that grows is overfitting);
     each reconstruction term; the GAN's game, D's loss and its mean scores of real and of G's
-    cut-outs, beside log 2 = 0.69 (the loss of a D that cannot tell them apart); and the validation
-    IoU and MAE."""
+    cut-outs (and of G's cut-outs of unlabelled photos, when it judged some), beside log 2 = 0.69
+    (the loss of a D that cannot tell them apart); and the validation IoU and MAE."""
     if not isinstance(history, list):
         history = json.loads(Path(history).read_text())
     epochs = [row["epoch"] for row in history]
@@ -125,6 +125,7 @@ def plot_history(history: list[dict] | str | os.PathLike):
         ("g_adv", "G adversarial", "-"),
         ("d_real", "D's score, real", "--"),
         ("d_fake", "D's score, G's", "--"),
+        ("d_unlabelled", "D's score, G's of unlabelled photos", ":"),
     ):
         if key in history[0]:
             ax_game.plot(epochs, [row[key] for row in history], style, label=label)
