@@ -21,7 +21,7 @@ from .data.pairs import read_manifest
 from .data.real import HALVES, real_loader
 from .data.sample import make_sample
 from .errors import BgRemoveError
-from .evaluation.metrics import evaluate, metrics_table
+from .evaluation.metrics import COLUMNS, evaluate, metrics_table
 from .export.inference import process_and_generate, process_folder
 from .models.checkpoint import load_checkpoint, load_generator, saved_config
 from .paths import default_checkpoint_dir, default_output_dir
@@ -151,7 +151,9 @@ def _cmd_train(args) -> None:
     history = train(resume=args.resume, progress=not args.no_progress, **given)
     if history and is_main():  # under torchrun: said once, by rank 0
         last = history[-1]
-        print(f"epoch {last['epoch']}: val IoU {last['val_iou']:.3f}, MAE {last['val_mae']:.3f}")
+        print(f"epoch {last['epoch']}: val IoU {last['val_iou']:.3f}, MAE {last['val_mae']:.3f}; the validation split:")
+        scores = {key: last[f"val_{key}"] for _, key, _ in COLUMNS}
+        print(metrics_table({"validation": {"model": scores}}))
 
 
 def _load_split(args):

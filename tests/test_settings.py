@@ -5,8 +5,9 @@ from bgremove_utils.settings import TrainConfig, make_config, with_settings
 
 
 def test_a_setting_given_as_none_is_none_and_one_not_given_keeps_the_profiles():
-    assert make_config("cpu").unlabelled == "builtin"
-    assert make_config("cpu", unlabelled=None).unlabelled is None  # the full profile's way to say "none"
+    builtin = make_config("cpu", unlabelled="builtin")
+    assert builtin.unlabelled == "builtin"
+    assert with_settings(builtin, unlabelled=None).unlabelled is None  # the way to say "none"
     mine = make_config("cpu", data_root="mine", bg_path="photos", checkpoint_dir="runs")
     back = with_settings(mine, data_root=None, bg_path=None, checkpoint_dir=None)
     assert (back.data.data_root, back.data.bg_path, back.checkpoint_dir) == (None, None, None)
@@ -20,6 +21,17 @@ def test_the_cli_passes_train_only_the_flags_given(monkeypatch):
     assert cli.main(["train", "--epochs", "3", "--no-augment"]) == 0
     settings = {k: v for k, v in passed.items() if k not in ("resume", "progress")}
     assert settings == {"epochs": 3, "augment": False}  # the rest: the profile's, not None
+
+
+def test_the_cli_prints_the_validation_splits_scores_when_training_ends(monkeypatch, capsys):
+    row = {"epoch": 22, "val_iou": 0.871, "val_mae": 0.05, "val_psnr": 20.0, "val_sad": 300.0, "val_mse": 0.04}
+    row |= {"val_grad": 7.0, "val_conn": 280.0, "val_holes": 1.25}
+    monkeypatch.setattr(cli, "train", lambda **kwargs: [row])
+    assert cli.main(["train", "--data-root", "mine"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 22: val IoU 0.871" in out
+    line = next(line for line in out.splitlines() if line.startswith("validation"))
+    assert line.split()[2:] == ["0.871", "0.050", "20.00", "300.0", "0.0400", "7.00", "280.0", "1.25"]
 
 
 def test_rec_weight_is_still_understood_by_its_earlier_name_l1_weight(monkeypatch):
