@@ -34,8 +34,8 @@ REAL_PAIRS_CHOICES = {
     "e11": "360 steps (11 epochs), with the builtin unlabelled photos",
     "e11_nounl": "360 steps, without unlabelled photos",
     "e11_nounl_noadv": "360 steps, without unlabelled photos or the GAN",
-    "e11_nounl_comp": "360 steps, cut-outs pasted on new backgrounds (`--composite`)",
-    "r96_nounl": "360 steps at 96 pixels",
+    "e11_nounl_comp": "360 steps, without unlabelled photos, cut-outs pasted on new backgrounds (`--composite`)",
+    "r96_nounl": "360 steps, without unlabelled photos, at 96 pixels",
     "real": "750 steps (22 epochs): the `cpu` profile",
 }
 README_REAL_PAIRS_RUN = "real"  # the run README's bottom line quotes
@@ -97,9 +97,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 # -- the cpu profile over 3 random seeds (cpu_profile_3_seeds.json) -----------------------------
 
 ARMS = {  # the arms of cpu_profile_3_seeds.json, as the tables call them
-    "after": "GAN (the `cpu` profile)",
+    "after": "GAN (`--steps 360 --unlabelled builtin`)",
     "before": "colours resampled as stored (dark halos)",
-    "nogan": "no GAN (`--adv-weight 0`)",
+    "nogan": "no GAN (the same with `--adv-weight 0`)",
 }
 
 
