@@ -327,25 +327,6 @@ def gan_seeds(results: dict) -> str:
     return table(header, rows)
 
 
-# -- the benchmark's time to quality (bench_*.json, `bench --json`) ---------------------------------
-
-
-def time_to_quality(results: dict, name: str) -> str:
-    """The time-to-quality rows of a `bench --only quality --json` run: seconds of training to each
-    validation IoU, ours beside each peer, with the ratio (or its bound) and the target."""
-    run = results[name]["runs"][0]
-    rows = []
-    for row in run["rows"]:
-        if not row["name"].startswith("IoU"):
-            continue
-        ours = "-" if row["ours"] is None else f"{row['ours']:.0f} s"
-        peer = "-" if row["plain"] is None else f"{row['plain']:.0f} s"
-        ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}x"
-        met = {True: "yes", False: "no", None: ""}[row["met"]]
-        rows.append([row["name"], ours, peer, ratio, row["target"], met, row["note"]])
-    return table(["validation IoU: peer", "ours", "peer", "ratio", "target", "met", "note"], rows)
-
-
 # -- README's bottom line -----------------------------------------------------------------------
 
 
@@ -380,7 +361,6 @@ RENDERERS = {
     "real_pairs": real_pairs,
     "real_pairs_choices": real_pairs_choices,
     "gan_seeds": gan_seeds,
-    "bench_real_pairs": lambda results: time_to_quality(results, "bench_real_pairs"),
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
     "readme_offline": readme_offline,

@@ -48,7 +48,7 @@ def main() -> None:
                 [("trained on the sample", on_sample), ("trained on real pairs", on_real)],
             )
         )
-    fig, axes = plt.subplots(len(rows), 3, figsize=(8.4, 2.9 * len(rows)))
+    fig, axes = plt.subplots(len(rows), 3, figsize=(8.4, 2.9 * len(rows)), dpi=72)
     for (title, picture, models), row in zip(rows, axes):
         row[0].imshow(picture)
         row[0].set_title(title, fontsize=9)
@@ -58,7 +58,9 @@ def main() -> None:
         for ax in row:
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(args.out, dpi=72)
+    fig.canvas.draw()
+    picture = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+    picture.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)  # small for git
     print(f"wrote {args.out}")
 
 
