@@ -65,8 +65,8 @@ class DataConfig:
     batch_size: int = setting(32, "pictures per step (per process under torchrun)", positive=True)
     num_workers: int = setting(0, "DataLoader worker processes (0: in the main process)")
     augment: bool = setting(True, "random flips and crops of the training pairs")
-    # Off by default: on the sample (an earlier cpu profile, 30 epochs) it lowered the new-photos IoU (0.737 vs
-    # 0.756) and raised SAD on both splits; it is for data with few backgrounds per cut-out.
+    # Off by default: it lowered the new-photos IoU on the sample (batch 16, 30 epochs), and on real pairs it
+    # lost the most of every setting tried (docs/real-photos.md); it is for data with few backgrounds per cut-out.
     composite: bool = setting(
         False, "paste the training cut-outs on fresh backgrounds (real photos, textures) each time"
     )
