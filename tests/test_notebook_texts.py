@@ -20,6 +20,8 @@ What is left out, because it is not a claim about the stored run:
 - code in the markdown, `code spans` and fenced blocks: settings and calls (`lr_g=0.002`, betas
   `(0.5, 0.999)`) that a table of the settings prints as well;
 - link targets and bare URLs;
+- the blocks `docs/tables.py` fills from the runs' JSON (`<!-- table: NAME -->`): measured elsewhere,
+  written by a script, never typed (tests/test_docs.py keeps them true);
 - in the outputs, `log 2 = 0.69` (or 0.693): the landmark of a D that cannot tell real from fake,
   a constant that the game report and notebook 2's first losses print beside the measured losses;
 - in the outputs, the `<Figure size 712.8x237.6 with 3 Axes>` text that matplotlib stores beside
@@ -44,6 +46,7 @@ PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?%")
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.]?\d)")  # not part of a version, a name or 1.3e-03's exponent
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 LINK = re.compile(r"\]\([^)]*\)|<https?://[^>]*>|https?://\S+")
+GENERATED = re.compile(r"<!-- table: \w+ -->.*?<!-- /table -->", re.S)  # filled from the runs' JSON by docs/tables.py
 LOG2 = re.compile(r"log 2 = 0\.693?\b")
 
 
@@ -69,7 +72,7 @@ def printed_numbers(cells: list[dict]) -> dict[tuple[str, Decimal], int]:
 
 def written_numbers(markdown: str) -> list[tuple[str, str, Decimal]]:
     """[(kind, as written, value)] of the numbers a markdown source states, code and links left out."""
-    prose = LINK.sub(" ", CODE.sub(" ", markdown))
+    prose = LINK.sub(" ", CODE.sub(" ", GENERATED.sub(" ", markdown)))
     numbers = [
         ("%", match[0], Decimal(match[1]))
         for match in PERCENT.finditer(prose)
