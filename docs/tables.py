@@ -39,6 +39,8 @@ REAL_PAIRS_CHOICES = {
     "real": "750 steps (22 epochs): the `cpu` profile",
 }
 README_REAL_PAIRS_RUN = "real"  # the run README's bottom line quotes
+# Whole runs of the `cpu` profile with each warm-up share (docs/performance.md), by folder: {share: run}.
+WARMUP_RUNS = {"real pairs": {"15%": "real", "5%": "real_w05"}, "sample": {"15%": "sample", "5%": "sample_w05"}}
 
 # The report half's kinds of photograph, as real_pairs.json names them, and as the pages call them.
 REAL_SPLITS = {
@@ -327,6 +329,112 @@ def gan_seeds(results: dict) -> str:
     return table(header, rows)
 
 
+# -- the bench's time to quality (bench_*.json, written by `bench --json`) ------------------------
+
+
+def figure(value: float | None) -> str:
+    """A benchmark figure with three significant digits or so, as its printed table gives it."""
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}" if value >= 10 else f"{value:.3g}"
+
+
+def bench_table(results: dict, name: str) -> str:
+    """Every row of one `bench --json` but the time to quality's (`time_to_quality` has them), as
+    the benchmark prints them: our figure, the plain one's, the ratio and the target, met or not."""
+    run = results[name]["runs"][0]
+    rows = []
+    for row in run["rows"]:
+        if row["name"].startswith("IoU "):
+            continue
+        verdict = {True: ": met", False: ": missed", None: ""}[row["met"]] if row["target"] else ""
+        ratio = f"{row['ratio']:.2f}x" if row["ratio"] else ""
+        label = row["name"].strip() if row["name"] == row["name"].lstrip() else f"&nbsp; {row['name'].strip()}"
+        rows.append([label, row["unit"], figure(row["ours"]), figure(row["plain"]), ratio, row["target"] + verdict])
+    meta = run["meta"]
+    return table(["measure", "unit", "ours", "plain", "ratio", "target"], rows) + (
+        f"\n\n{meta['hardware']}, {meta['threads']} threads, torch {meta['torch']}; profile `{meta['profile']}`, "
+        f"{meta['config']}; the bench's sections took "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in run["details"]["section_s"].items() if k != "quality")
+        + "."
+    )
+
+
+def time_to_quality(results: dict, name: str) -> str:
+    """Seconds of training to each validation IoU level, ours beside each peer's with the ratio (or
+    its bound where the peer never got there), from the rows and histories of one `bench --json`."""
+    run = results[name]["runs"][0]
+    details, peers = run["details"]["time_to_quality"], {}
+    for row in run["rows"]:
+        if row["name"].startswith("IoU "):
+            level, peer = row["name"][len("IoU ") :].split(": ")
+            peers.setdefault(peer, []).append(row)
+    levels = [row["name"].split(": ")[0][len("IoU ") :] for row in next(iter(peers.values()))[:-1]]
+
+    def peer_cell(row: dict, peer: str) -> str:
+        if row["plain"] is not None:
+            return f"{row['plain']:.0f} s: {row['ratio']:.2f}x"
+        trained, best = details[peer]["trained_s"], max(r["val_iou"] for r in details[peer]["history"])
+        bound = f": >= {trained / row['ours']:.1f}x" if row["ours"] else ""
+        return f"not reached in {trained:.0f} s (best {best:.3f}){bound}"
+
+    rows = []
+    for i, level in enumerate(levels):
+        ours = next(iter(peers.values()))[i]["ours"]
+        cells = [peer_cell(row[i], peer) for peer, row in peers.items()]
+        rows.append([level, f"{ours:.0f} s" if ours else "not reached", *cells])
+    meta = run["meta"]
+    header = ["validation IoU", f"ours (`{meta['profile']}`)", *peers]
+    return table(header, rows) + (
+        f"\n\n{meta['hardware']}, {meta['threads']} threads, torch {meta['torch']}; {meta['config']}; "
+        f"ours trained {details['ours']['trained_s']:.0f} s, each peer up to "
+        f"{max(details[p]['trained_s'] for p in peers):.0f} s."
+    )
+
+
+# -- the warm-up's share (warmup_time_to_quality.json, real_pairs.json) ----------------------------
+
+
+def warmup_time_to_quality(results: dict) -> str:
+    """Seconds to each validation IoU level for each warm-up share: the mean over seeds, then each seed's."""
+    runs, rows = results["warmup_time_to_quality"], []
+    levels = list(runs[0]["reach"])
+    for warmup in sorted({r["warmup"] for r in runs}):
+        chosen = sorted((r for r in runs if r["warmup"] == warmup), key=lambda r: r["seed"])
+        cells = []
+        for level in levels:
+            times = [r["reach"][level] for r in chosen]
+            each = ", ".join("-" if t is None else f"{t:.0f}" for t in times)
+            known = [t for t in times if t is not None]
+            mean = f"{statistics.mean(known):.0f} s" if len(known) == len(times) else "not every seed"
+            cells.append(mean if len(times) == 1 else f"{mean} ({each})")
+        rows.append([f"{warmup:.0%}", ", ".join(str(r["seed"]) for r in chosen), *cells])
+    return table(["warm-up", "random seeds", *(f"to {level}" for level in levels)], rows)
+
+
+def warmup_whole_runs(results: dict) -> str:
+    """Whole `cpu` runs with each warm-up: the real pairs on the report half, the sample on its test split."""
+    rows = []
+    for folder, split, pairs in (
+        ("the real pairs", "report/all", WARMUP_RUNS["real pairs"]),
+        ("the course's sample", "test", WARMUP_RUNS["sample"]),
+    ):
+        for warmup, name in pairs.items():
+            runs = real_runs(results, name)
+            rows.append(
+                [
+                    folder,
+                    warmup,
+                    ", ".join(str(r["seed"]) for r in runs),
+                    mean_sd(real(runs, split)),
+                    mean_sd([r["val_iou"] for r in runs]),
+                    f"{span([r['train_s'] / 60 for r in runs], 1)} min",
+                ]
+            )
+    header = ["trained on", "warm-up", "random seeds", "IoU: report half or test split", "validation IoU", "training"]
+    return table(header, rows)
+
+
 # -- README's bottom line -----------------------------------------------------------------------
 
 
@@ -363,6 +471,11 @@ RENDERERS = {
     "gan_seeds": gan_seeds,
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
+    "time_to_quality_real_pairs": lambda results: time_to_quality(results, "bench_real_pairs"),
+    "time_to_quality_sample": lambda results: time_to_quality(results, "bench_sample"),
+    "bench_sample": lambda results: bench_table(results, "bench_sample"),
+    "warmup_time_to_quality": warmup_time_to_quality,
+    "warmup_whole_runs": warmup_whole_runs,
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,
     "readme_gan": readme_gan,

@@ -57,6 +57,23 @@ def test_a_run_named_but_not_measured_is_an_error_naming_it(results, monkeypatch
         tables.real_pairs(results)
 
 
+def test_time_to_quality_gives_each_peers_ratio_or_the_bound_of_a_peer_that_never_got_there(results):
+    run = results["bench_real_pairs"]["runs"][0]
+    lines = tables.time_to_quality(results, "bench_real_pairs").splitlines()
+    header = [cell.strip() for cell in lines[0].strip("| ").split(" | ")]
+    rows = {line.strip("| ").split(" | ")[0]: line.strip("| ").split(" | ") for line in lines[2:] if line[:1] == "|"}
+    checked = 0
+    for row in run["rows"]:
+        level, peer = row["name"][len("IoU ") :].split(": ")
+        if level in rows:  # a level's row (the last row of each peer is its best IoU, not a level)
+            cell = rows[level][header.index(peer)]
+            trained = run["details"]["time_to_quality"][peer]["trained_s"]
+            expected = f"{row['ratio']:.2f}x" if row["plain"] else f"not reached in {trained:.0f} s"
+            assert expected in cell, (level, peer, cell)
+            checked += 1
+    assert checked == 3 * (len(header) - 2)  # three levels, each peer
+
+
 def test_every_renderer_fills_a_block_and_every_block_stands_right():
     used = set()
     for name, text in PAGES.items():

@@ -136,12 +136,14 @@ def _rates(schedule: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[f
 
 def test_one_cycle_warms_up_anneals_and_carries_on_from_a_saved_state():
     adam = lambda: torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
-    rates = _rates(one_cycle(adam(), 1.0, 100), 100)
+    rates = _rates(one_cycle(adam(), 1.0, 100, warmup=0.15), 100)
     assert rates[0] == pytest.approx(1 / 25) and max(rates) == pytest.approx(1.0, rel=1e-3)
     assert 13 <= rates.index(max(rates)) <= 15 and rates[-1] < 1e-3  # warm-up: 15% of the steps
-    halfway = one_cycle(adam(), 1.0, 100)
+    short = _rates(one_cycle(adam(), 1.0, 100, warmup=0.05), 100)
+    assert 4 <= short.index(max(short)) <= 5 and short[3] > rates[3]  # a shorter warm-up: the peak sooner
+    halfway = one_cycle(adam(), 1.0, 100, warmup=0.15)
     _rates(halfway, 60)
-    resumed = one_cycle(adam(), 1.0, 100, saved=halfway.state_dict())
+    resumed = one_cycle(adam(), 1.0, 100, warmup=0.15, saved=halfway.state_dict())
     assert _rates(resumed, 40) == pytest.approx(rates[60:])  # the same steps as without a break
 
 
@@ -165,6 +167,7 @@ def test_nonsense_arguments_fail_before_any_data_is_loaded(tmp_path):
         ({"image_size": 100}, "image_size"),
         ({"device": "cuda:7"}, "device"),
         ({"batch_size": 0}, "batch_size"),
+        ({"warmup": 1.5}, "warmup=1.5: a share of the steps"),
     ]:
         with pytest.raises(ConfigError, match=match):
             train(profile="quick", data_root=str(tmp_path / "nothing_here"), **bad)

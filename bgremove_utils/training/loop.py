@@ -43,21 +43,23 @@ from .lock import run_lock
 from .losses import reconstruction_losses
 from .state import restore_training, step_state, training_state, undo_step
 
-WARMUP = 0.15  # of a one-cycle schedule's steps, the share that warms up (from 1/25 of the peak)
 SHARE_EVERY = 4  # the adversarial share of G's update is measured every this many steps (two small backwards)
 
 
-def one_cycle(optimizer: torch.optim.Optimizer, peak: float, steps: int, saved: dict | None = None) -> OneCycleLR:
-    """torch's OneCycleLR over `steps`: a warm-up from peak / 25 to `peak`, then a cosine anneal to
-    peak / 25 / 1e4, Adam's betas left as set. `saved`: a checkpoint's schedule, carried on when it
-    was planned for as many steps (`_schedulers` decides; a finished cycle would go on at its last,
-    near-zero rate, so a run resumed for more epochs gets a new one)."""
-    warmup = max(1, round(WARMUP * steps))  # whole steps: OneCycleLR peaks at step pct_start * total_steps - 1
+def one_cycle(
+    optimizer: torch.optim.Optimizer, peak: float, steps: int, warmup: float, saved: dict | None = None
+) -> OneCycleLR:
+    """torch's OneCycleLR over `steps`: a warm-up over the share `warmup` of them, from peak / 25 to
+    `peak`, then a cosine anneal to peak / 25 / 1e4, Adam's betas left as set. `saved`: a
+    checkpoint's schedule, carried on when it was planned for as many steps (`_schedulers` decides;
+    a finished cycle would go on at its last, near-zero rate, so a run resumed for more epochs gets
+    a new one)."""
+    up = max(1, round(warmup * steps))  # whole steps: OneCycleLR peaks at step pct_start * total_steps - 1
     schedule = OneCycleLR(  # one point more than steps: the rate after the last step is the end's
         optimizer,
         peak,
         total_steps=steps + 1,
-        pct_start=(warmup + 1) / (steps + 1),
+        pct_start=(up + 1) / (steps + 1),
         cycle_momentum=False,
         final_div_factor=1e4,
     )
@@ -81,7 +83,7 @@ def _schedulers(gan: GAN, config: TrainConfig, steps_per_epoch: int, start: int,
     else:
         total, saved = left, [None, None]
     pairs = zip((gan.opt_g, gan.opt_d), (config.lr_g, config.lr_d), saved)
-    return [one_cycle(opt, lr, total, state) for opt, lr, state in pairs]
+    return [one_cycle(opt, lr, total, config.warmup, state) for opt, lr, state in pairs]
 
 
 def save_samples(g: GModel, photo: torch.Tensor, target: torch.Tensor, path: Path) -> None:
