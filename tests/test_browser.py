@@ -29,7 +29,7 @@ pytestmark = pytest.mark.browser  # deselect with -m "not browser"
 ROOT = Path(__file__).resolve().parents[1]
 NO_BROWSER = "no Chromium: apt-get install chromium chromium-driver (and pip install selenium)"
 NOTEBOOK_TIMEOUT = 8 * 60  # seconds for one notebook's Run All; notebook 04 trains the quick profile (about 1 min)
-IN_THE_BROWSER = ["01_data_exploration.ipynb", "04_predict_and_compare.ipynb"]  # in the order of the course
+IN_THE_BROWSER = ["04_predict_and_compare.ipynb"]  # figures, training's progress widgets, reruns: all in one
 TRAINS = "04_predict_and_compare.ipynb"  # finds no checkpoint in the new course folder: trains, with progress bars
 RERUN = re.compile(r"^predict_and_compare\(test_loader, n_images=5\)", re.M)  # the cell to rerun for new pictures
 # Errors render as stderr, as warnings do: a traceback, or a line starting with an exception's name, tells them apart.
@@ -104,7 +104,7 @@ def chromium():
 def lab(chromium, tmp_path_factory, sample_root):
     """`jupyter lab` on a free local port, serving copies of the notebooks (the repository is never
     written), its kernels the current Python with the quick profile, one thread and a temporary
-    course folder (the sample made already: notebook 01 finds it, as a learner's second visit would);
+    course folder (the sample made already, as a learner's second visit would find it);
     every Jupyter and IPython folder temporary too. Stopped with its kernels at the end."""
     base = tmp_path_factory.mktemp("jupyterlab")
     shutil.copytree(sample_root, base / "course" / "data" / "sample")
@@ -351,9 +351,9 @@ def test_an_error_in_a_cell_is_caught_in_the_page_and_in_the_saved_notebook(lab,
 
 
 def test_notebooks_run_in_jupyterlab_in_a_real_browser(lab, browser, tmp_path):
-    """Each notebook, in order (01 looks at the data, 04 trains: the course folder has no checkpoint
-    yet), runs from the Run menu without an error, shows its figures as images and its progress
-    bars as widgets; predict_and_compare, rerun twice, shows other pictures. Screenshots in tmp_path."""
+    """Notebook 04, which trains first (the course folder has no checkpoint yet), runs from the Run
+    menu without an error, shows its figures as images and its progress bars as widgets;
+    predict_and_compare, rerun twice, shows other pictures. Screenshots in tmp_path."""
     for name in IN_THE_BROWSER:
         page = NotebookPage(browser, lab, name)
         try:
