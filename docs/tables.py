@@ -435,6 +435,15 @@ def warmup_whole_runs(results: dict) -> str:
     return table(header, rows)
 
 
+def mixed_new_photos(results: dict) -> str:
+    """The sample's new-photos split, scored by the models of the sample, the real pairs and the two mixed."""
+    sample, real_pairs, mixed = (real(real_runs(results, n), "new_photos") for n in ("sample", "real", "mixed"))
+    return (
+        f"{mean_sd(mixed)} on the sample's new-photos split, against {mean_sd(sample)} trained on the sample "
+        f"alone and {mean_sd(real_pairs)} on the real pairs alone"
+    )
+
+
 # -- README's bottom line -----------------------------------------------------------------------
 
 
@@ -476,6 +485,7 @@ RENDERERS = {
     "bench_sample": lambda results: bench_table(results, "bench_sample"),
     "warmup_time_to_quality": warmup_time_to_quality,
     "warmup_whole_runs": warmup_whole_runs,
+    "mixed_new_photos": mixed_new_photos,
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,
     "readme_gan": readme_gan,
