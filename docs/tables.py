@@ -444,6 +444,19 @@ def mixed_new_photos(results: dict) -> str:
     )
 
 
+def gan_two_scales(results: dict) -> str:
+    """D at two scales on the real pairs, beside one scale and no GAN, the same random seed (choose half)."""
+    runs = {name: real_runs(results, name)[0] for name in ("d_scales2", "real", "real_nogan")}
+    seed = runs["d_scales2"]["seed"]
+    assert all(run["seed"] == seed for run in runs.values()), "the three runs compared must share their seed"
+    iou = {name: num(run["scores"]["choose/all"]["model"]["iou"]) for name, run in runs.items()}
+    holes = {name: num(run["scores"]["choose/all"]["model"]["holes"], 2) for name, run in runs.items()}
+    return (
+        f"IoU {iou['d_scales2']} on the choose half against {iou['real']} with one scale and {iou['real_nogan']} "
+        f"without the GAN (Holes {holes['d_scales2']}, {holes['real']} and {holes['real_nogan']}; random seed {seed})"
+    )
+
+
 # -- README's bottom line -----------------------------------------------------------------------
 
 
@@ -486,6 +499,7 @@ RENDERERS = {
     "warmup_time_to_quality": warmup_time_to_quality,
     "warmup_whole_runs": warmup_whole_runs,
     "mixed_new_photos": mixed_new_photos,
+    "gan_two_scales": gan_two_scales,
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,
     "readme_gan": readme_gan,
