@@ -349,7 +349,7 @@ def bench_table(results: dict, name: str) -> str:
             continue
         verdict = {True: ": met", False: ": missed", None: ""}[row["met"]] if row["target"] else ""
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] else ""
-        label = row["name"].strip() if row["name"] == row["name"].lstrip() else f"&nbsp; {row['name'].strip()}"
+        label = f"&nbsp; {row['name'].strip()}" if row["name"].startswith(" ") else row["name"]  # a variant
         rows.append([label, row["unit"], figure(row["ours"]), figure(row["plain"]), ratio, row["target"] + verdict])
     meta = run["meta"]
     return table(["measure", "unit", "ours", "plain", "ratio", "target"], rows) + (
@@ -369,7 +369,8 @@ def time_to_quality(results: dict, name: str) -> str:
         if row["name"].startswith("IoU "):
             level, peer = row["name"][len("IoU ") :].split(": ")
             peers.setdefault(peer, []).append(row)
-    levels = [row["name"].split(": ")[0][len("IoU ") :] for row in next(iter(peers.values()))[:-1]]
+    first = next(iter(peers.values()))  # each peer's rows: one per level, then its best IoU
+    levels = [row["name"].split(": ")[0][len("IoU ") :] for row in first[:-1]]
 
     def peer_cell(row: dict, peer: str) -> str:
         if row["plain"] is not None:
@@ -380,7 +381,7 @@ def time_to_quality(results: dict, name: str) -> str:
 
     rows = []
     for i, level in enumerate(levels):
-        ours = next(iter(peers.values()))[i]["ours"]
+        ours = first[i]["ours"]
         cells = [peer_cell(row[i], peer) for peer, row in peers.items()]
         rows.append([level, f"{ours:.0f} s" if ours else "not reached", *cells])
     meta = run["meta"]
@@ -448,7 +449,8 @@ def gan_two_scales(results: dict) -> str:
     """D at two scales on the real pairs, beside one scale and no GAN, the same random seed (choose half)."""
     runs = {name: real_runs(results, name)[0] for name in ("d_scales2", "real", "real_nogan")}
     seed = runs["d_scales2"]["seed"]
-    assert all(run["seed"] == seed for run in runs.values()), "the three runs compared must share their seed"
+    if any(run["seed"] != seed for run in runs.values()):
+        raise ValueError("docs/results/real_pairs.json: d_scales2, real and real_nogan must share their first seed")
     iou = {name: num(run["scores"]["choose/all"]["model"]["iou"]) for name, run in runs.items()}
     holes = {name: num(run["scores"]["choose/all"]["model"]["holes"], 2) for name, run in runs.items()}
     return (
