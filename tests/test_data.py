@@ -289,6 +289,34 @@ def test_batch_augmentation_crops_like_random_resized_crop():
     assert 60 < flipped.all(1).sum() < 140 and (flipped.any(1) == flipped.all(1)).all()
 
 
+def test_zoom_out_shrinks_half_the_pictures_and_keeps_the_pairs_aligned(tmp_path):
+    size = 64
+    ramp = (torch.arange(size, dtype=torch.float32) + 0.5) / size  # each pixel's x in (0, 1)
+    images = ramp.expand(1, 1, size, size).repeat(400, 1, 1, 1)
+    torch.manual_seed(0)
+    # How many of the stored picture's pixels one pixel of the output steps over: at most 1 in a crop
+    # (it enlarges), 1 / side in a picture shrunk to a share `side` of the frame.
+    stride = (augment_batch(images, zoom_out=0.5).diff(dim=3).abs() * size).amax((1, 2, 3))
+    shrunk = stride > 1.02
+    assert 150 < shrunk.sum() < 250  # half of them
+    assert stride.max() <= 2.0 + 1e-4 and stride[shrunk].mean() > 1.3  # down to half the side
+    assert (augment_batch(images).diff(dim=3).abs() * size).amax() <= 1.0 + 1e-4  # off by default
+
+    yy, xx = np.mgrid[0:size, 0:size]
+    inside = ((yy - 20) ** 2 + (xx - 40) ** 2) < 12**2
+    photo = np.where(inside[..., None], 255, 0).astype(np.uint8).repeat(3, -1)
+    Image.fromarray(photo).save(tmp_path / "d.png")
+    (tmp_path / "t").mkdir()
+    Image.fromarray(np.dstack([photo, (inside * 255).astype(np.uint8)]), "RGBA").save(tmp_path / "t" / "d.png")
+    pair = [(tmp_path / "d.png", tmp_path / "t" / "d.png")]
+    dataset = PairedImageDataset(pair, image_size=size, augment=True, zoom_out=0.5)
+    items = dataset.__getitems__([0] * 40)
+    for x, y in items:
+        torch.testing.assert_close(x[0], y[3], atol=0.02, rtol=0)  # the photo's disc is where alpha is
+    rows = [((y[3] > 0.5).sum(1) > 0).sum().item() for _, y in items]  # how many rows the disc spans
+    assert sum(r < 20 for r in rows) >= 10  # many shrunk from their 23 rows (crops only enlarge it)
+
+
 def test_loaders_split_the_sample_and_batch_it(quick_loaders, sample_root):
     assert [len(x.dataset) for x in quick_loaders] == [480, 60, 60]
     photo, target = next(iter(quick_loaders.test))

@@ -55,7 +55,8 @@ class PairedImageDataset(Dataset):
     that a few hundred cut-outs give endless pairs. Pairs that cannot be used (a file that cannot
     be read, a mask that is empty or full) are skipped, listed in `.skipped` (photo, why) and
     reported in one warning. `keep_empty`: pictures only scored (validation, test, real
-    photographs) keep an empty or full mask: a picture without an object is a fair test."""
+    photographs) keep an empty or full mask: a picture without an object is a fair test.
+    `zoom_out`: with `augment`, the smallest side half the pictures are shrunk to (`augment_batch`)."""
 
     def __init__(
         self,
@@ -64,8 +65,9 @@ class PairedImageDataset(Dataset):
         augment: bool = False,
         backgrounds: Backgrounds | None = None,
         keep_empty: bool = False,
+        zoom_out: float = 1.0,
     ):
-        self.pairs, self.augment, self.backgrounds = [], augment, backgrounds
+        self.pairs, self.augment, self.backgrounds, self.zoom_out = [], augment, backgrounds, zoom_out
         self.skipped: list[tuple[Path, str]] = []
 
         def load(pair):
@@ -105,7 +107,7 @@ class PairedImageDataset(Dataset):
         `augment_pairs` and pasted on backgrounds in one call each."""
         photo, cutout = self.inputs[indices].float() / 255.0, self.targets[indices].float() / 255.0
         if self.augment:
-            photo, cutout = augment_pairs(photo, cutout)
+            photo, cutout = augment_pairs(photo, cutout, self.zoom_out)
         if self.backgrounds is not None:
             photo = paste(cutout, self.backgrounds.draw(len(cutout)))
         return list(zip(photo, cutout))
@@ -146,7 +148,9 @@ def make_loaders(
         )
     backgrounds = Backgrounds(load_photos("train"), image_size) if data.composite else None
     datasets = {
-        "train": PairedImageDataset(splits["train"], image_size, augment=data.augment, backgrounds=backgrounds),
+        "train": PairedImageDataset(
+            splits["train"], image_size, augment=data.augment, backgrounds=backgrounds, zoom_out=data.zoom_out
+        ),
         "val": PairedImageDataset(splits["val"], image_size, keep_empty=True),
         "test": PairedImageDataset(splits["test"], image_size, keep_empty=True),
     }
