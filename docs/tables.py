@@ -19,14 +19,19 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 RESULTS = DOCS / "results"
 
+# The `cpu` profile's own runs in real_pairs.json, as it stands (zoom-out 0.3): what the pages quote as its numbers.
+PROFILE_RUNS = {"sample": "sample_z", "real": "real_z", "real_nogan": "real_nogan_z"}
 # The runs of real_pairs.json shown in docs/real-photos.md, in this order, with their labels.
 # A name missing from the file is an error that names it (no silent "not measured").
 REAL_PAIRS_RUNS = {
-    "sample": "the course's sample only (the `cpu` profile)",
-    "real": "the real pairs (`--data-root DIR`)",
-    "real_nogan": "the real pairs, without the GAN (`--adv-weight 0`)",
-    "pretrain": "the sample for 375 steps, then the real pairs for 375",
-    "mixed": "the sample and the real pairs in one folder",
+    PROFILE_RUNS["sample"]: "the course's sample only (the `cpu` profile)",
+    PROFILE_RUNS["real"]: "the real pairs (`--data-root DIR`)",
+    PROFILE_RUNS["real_nogan"]: "the real pairs, without the GAN (`--adv-weight 0`)",
+    "sample": "the course's sample only, without zoom-out (`--zoom-out 1`)",
+    "real": "the real pairs, without zoom-out",
+    "real_nogan": "the real pairs, without zoom-out or the GAN",
+    "pretrain": "the sample for 375 steps, then the real pairs for 375, without zoom-out",
+    "mixed": "the sample and the real pairs in one folder, without zoom-out",
 }
 # The runs that chose the `cpu` profile's settings for real pairs, one random seed each, compared on
 # the choose half (data/real.py): what each changes from the first.
@@ -36,10 +41,12 @@ REAL_PAIRS_CHOICES = {
     "e11_nounl_noadv": "360 steps, without unlabelled photos or the GAN",
     "e11_nounl_comp": "360 steps, without unlabelled photos, cut-outs pasted on new backgrounds (`--composite`)",
     "r96_nounl": "360 steps, without unlabelled photos, at 96 pixels",
-    "real": "750 steps (22 epochs): the `cpu` profile",
+    "real": "750 steps (22 epochs), without unlabelled photos",
+    "zoom50_mirror": "750 steps, half the pictures zoomed out to 0.5-1 of their side, the frame mirrored",
+    "zoom50_border": "750 steps, zoomed out to 0.5-1 of their side, the frame continuing the edges (`--zoom-out 0.5`)",
+    "zoom30_border": "750 steps, zoomed out to 0.3-1 of their side (`--zoom-out 0.3`): the `cpu` profile",
 }
-README_REAL_PAIRS_RUN = "real"  # the run README's bottom line quotes
-# Whole runs of the `cpu` profile with each warm-up share (docs/performance.md), by folder: {share: run}.
+# Whole runs of the `cpu` profile without zoom-out with each warm-up share (docs/performance.md), by folder: {share: run}.
 WARMUP_RUNS = {"real pairs": {"15%": "real", "5%": "real_w05"}, "sample": {"15%": "sample", "5%": "sample_w05"}}
 
 # The report half's kinds of photograph, as real_pairs.json names them, and as the pages call them.
@@ -136,7 +143,7 @@ def pictures(results: dict, split: str) -> str:
 def cpu_profile(results: dict) -> str:
     """The `cpu` profile trained on the sample and on the real pairs (real_pairs.json), beside the baseline."""
     rows = []
-    for name, label in (("sample", "the course's sample"), ("real", "1,393 real pairs")):
+    for name, label in ((PROFILE_RUNS["sample"], "the course's sample"), (PROFILE_RUNS["real"], "1,393 real pairs")):
         runs = real_runs(results, name)
         rows.append(
             [
@@ -312,7 +319,7 @@ def gan_seeds(results: dict) -> str:
                 minutes(statistics.mean(r["trained_seconds"] for r in runs)),
             ]
         )
-    for name, label in (("real", "GAN"), ("real_nogan", "no GAN")):
+    for name, label in ((PROFILE_RUNS["real"], "GAN"), (PROFILE_RUNS["real_nogan"], "no GAN")):
         runs = real_runs(results, name)
         rows.append(
             [
@@ -459,17 +466,34 @@ def gan_two_scales(results: dict) -> str:
     )
 
 
+def refine_real(results: dict) -> str:
+    """The export on real photographs at their own size, bilinear or refined, over the profile's real-pairs models."""
+    runs = results["refine_real"]
+    header = ["export", "models", *(f"IoU, {label}" for label in REAL_SPLITS.values()), "SAD", "Grad"]
+    rows = []
+    for refine, label in ((False, "bilinear (`--no-refine`)"), (True, "refined (the package)")):
+        chosen = sorted((r for r in runs if r["refine"] == refine), key=lambda r: r["model"])
+
+        def cell(split: str, key: str = "iou", digits: int = 3) -> str:
+            return mean_sd([r["scores"][split][key] for r in chosen], digits)
+
+        ious = [cell(split) for split in REAL_SPLITS]
+        names = ", ".join(r["model"] for r in chosen)
+        rows.append([label, names, *ious, cell("report/all", "sad", 0), cell("report/all", "grad", 0)])
+    return table(header, rows)
+
+
 # -- README's bottom line -----------------------------------------------------------------------
 
 
 def readme_offline(results: dict) -> str:
-    report = real(real_runs(results, "sample"), "report/all")
+    report = real(real_runs(results, PROFILE_RUNS["sample"]), "report/all")
     threshold = baseline(results, "report/all")
     return f"{num(statistics.mean(report))}, against {num(threshold)} for a trivial colour threshold"
 
 
 def readme_real_pairs(results: dict) -> str:
-    runs = real_runs(results, README_REAL_PAIRS_RUN)
+    runs = real_runs(results, PROFILE_RUNS["real"])
     count = "one run" if len(runs) == 1 else f"mean of {len(runs)} random seeds"
     return (
         f"{mean_sd(real(runs, 'report/all'))} on the same photographs ({count}, "
@@ -478,7 +502,7 @@ def readme_real_pairs(results: dict) -> str:
 
 
 def readme_gan(results: dict) -> str:
-    gan, nogan = real_runs(results, "real"), real_runs(results, "real_nogan")
+    gan, nogan = real_runs(results, PROFILE_RUNS["real"]), real_runs(results, PROFILE_RUNS["real_nogan"])
     with_gan, without = (statistics.mean(real(runs, "report/all")) for runs in (gan, nogan))
     return f"{num(with_gan)} with it and {num(without)} without, over {len(gan)} random seeds"
 
@@ -502,6 +526,7 @@ RENDERERS = {
     "warmup_whole_runs": warmup_whole_runs,
     "mixed_new_photos": mixed_new_photos,
     "gan_two_scales": gan_two_scales,
+    "refine_real": refine_real,
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,
     "readme_gan": readme_gan,

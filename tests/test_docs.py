@@ -42,11 +42,11 @@ def test_a_number_changed_in_the_json_changes_the_blocks_that_show_it(results):
     assert "docs/gan.md: d_learns" not in stale  # it shows no real-photo IoU
 
     changed = copy.deepcopy(results)
-    run = next(r for r in changed["real_pairs"] if r["name"] == tables.README_REAL_PAIRS_RUN)
+    run = next(r for r in changed["real_pairs"] if r["name"] == tables.PROFILE_RUNS["real"])
     run["scores"]["report/all"]["model"]["iou"] -= 0.2
     expected = {"README.md: readme_real_pairs", "README.md: readme_gan", "docs/real-photos.md: real_pairs"}
     assert expected <= set(tables.check(results=changed))
-    sample = next(r for r in changed["real_pairs"] if r["name"] == "sample")
+    sample = next(r for r in changed["real_pairs"] if r["name"] == tables.PROFILE_RUNS["sample"])
     sample["scores"]["report/all"]["model"]["iou"] += 0.2
     assert {"README.md: readme_offline", "docs/profiles.md: cpu_profile"} <= set(tables.check(results=changed))
 
