@@ -46,7 +46,7 @@ REAL_PAIRS_CHOICES = {
     "zoom50_border": "750 steps, zoomed out to 0.5-1 of their side, the frame continuing the edges (`--zoom-out 0.5`)",
     "zoom30_border": "750 steps, zoomed out to 0.3-1 of their side (`--zoom-out 0.3`): the `cpu` profile",
 }
-# Whole runs of the `cpu` profile without zoom-out with each warm-up share (docs/performance.md), by folder: {share: run}.
+# Whole runs of the `cpu` profile (without zoom-out) with each warm-up share (docs/performance.md): {share: run}.
 WARMUP_RUNS = {"real pairs": {"15%": "real", "5%": "real_w05"}, "sample": {"15%": "sample", "5%": "sample_w05"}}
 
 # The report half's kinds of photograph, as real_pairs.json names them, and as the pages call them.
@@ -473,13 +473,9 @@ def refine_real(results: dict) -> str:
     rows = []
     for refine, label in ((False, "bilinear (`--no-refine`)"), (True, "refined (the package)")):
         chosen = sorted((r for r in runs if r["refine"] == refine), key=lambda r: r["model"])
-
-        def cell(split: str, key: str = "iou", digits: int = 3) -> str:
-            return mean_sd([r["scores"][split][key] for r in chosen], digits)
-
-        ious = [cell(split) for split in REAL_SPLITS]
-        names = ", ".join(r["model"] for r in chosen)
-        rows.append([label, names, *ious, cell("report/all", "sad", 0), cell("report/all", "grad", 0)])
+        ious = [mean_sd([r["scores"][split]["iou"] for r in chosen]) for split in REAL_SPLITS]
+        errors = [mean_sd([r["scores"]["report/all"][key] for r in chosen], 0) for key in ("sad", "grad")]
+        rows.append([label, ", ".join(r["model"] for r in chosen), *ious, *errors])
     return table(header, rows)
 
 

@@ -2,7 +2,9 @@
 alone: the measurements behind docs/performance.md's warm-up table. Each (setting, seed) run is an
 entry of the JSON file, rewritten after every run.
 
-    python experiments/time_to_quality.py --data-root ../shared/real-train --warmup 0.05 0.15 --seeds 0 1 2
+    python experiments/time_to_quality.py --data-root ../shared/real-train --warmup 0.05 0.15 --seeds 0 1 2 --zoom-out 1
+
+(the page's runs were made without zoom-out, `--zoom-out 1`; left out, the profile's own).
 
 The `cpu` profile trains with `stop_at_iou` at the last level, as the bench's own run does
 (`bench --only quality`), without its peers.
@@ -25,10 +27,12 @@ from bgremove_utils.training.loop import train
 LEVELS = (0.65, 0.70, 0.80)
 
 
-def time_to_quality(data_root: str, warmup: float, seed: int) -> dict:
+def time_to_quality(data_root: str, warmup: float, seed: int, zoom_out: float | None = None) -> dict:
     """One run of the `cpu` profile on `data_root`, stopped at the last level: its history's
     training seconds and validation IoUs, and the seconds to each level (None: not reached)."""
     settings = {"profile": "cpu", "data_root": data_root, "seed": seed, "warmup": warmup}
+    if zoom_out is not None:
+        settings["zoom_out"] = zoom_out
     config = make_config(**settings)
     loaders = make_loaders(config.data, config.g.image_size)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
@@ -46,13 +50,14 @@ def main() -> None:
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--warmup", type=float, nargs="+", default=[0.05, 0.15])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--zoom-out", type=float, help="the training pictures' zoom-out (default: the profile's)")
     parser.add_argument("--out", default="docs/results/warmup_time_to_quality.json")
     args = parser.parse_args()
     out = Path(args.out)
     runs = json.loads(out.read_text()) if out.is_file() else []
     for seed in args.seeds:
         for warmup in args.warmup:
-            run = time_to_quality(args.data_root, warmup, seed)
+            run = time_to_quality(args.data_root, warmup, seed, args.zoom_out)
             runs = [r for r in runs if (r["warmup"], r["seed"]) != (warmup, seed)] + [run]
             out.write_text(json.dumps(runs, indent=1))
             print(f"warmup {warmup}, seed {seed}: " + ", ".join(f"{k}: {v}" for k, v in run["reach"].items()))
