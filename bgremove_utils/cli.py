@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="the sample pairs to use (default: the course's sample)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant (minutes of compiling)")
     p.add_argument("--peer-seconds", type=float, help="each peer's training seconds in the time to quality (45)")
+    p.add_argument("--zoom-out", type=float, help="the training pictures' zoom-out, the peers' too (default: 0.3)")
     p.add_argument("--only", nargs="+", choices=["data", "step", "inference", "quality"], help="default: all four")
     return parser
 
@@ -212,6 +213,7 @@ def _cmd_bench(args) -> None:
         "try_compile": not args.no_compile,
     }
     options |= {"peer_seconds": args.peer_seconds} if args.peer_seconds else {}
+    options |= {"zoom_out": args.zoom_out} if args.zoom_out is not None else {}
     options["sections"] = args.only or ("data", "step", "inference", "quality")
     bench(quick=args.quick, json_path=args.json_path, device=args.device, threads=args.threads, **options)
 

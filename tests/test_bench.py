@@ -31,7 +31,21 @@ def quick_bench(tmp_path_factory):
     try:
         with contextlib.redirect_stdout(printed):
             assert (
-                main(["bench", "--quick", "--device", "cpu", "--threads", "1", "--json", f"{folder}/bench.json"]) == 0
+                main(
+                    [
+                        "bench",
+                        "--quick",
+                        "--device",
+                        "cpu",
+                        "--threads",
+                        "1",
+                        "--zoom-out",
+                        "1",
+                        "--json",
+                        f"{folder}/bench.json",
+                    ]
+                )
+                == 0
             )
     finally:
         tempfile.tempdir = tempdir
@@ -42,6 +56,7 @@ def test_quick_bench_writes_each_section_beside_its_baseline_with_the_ratio(quic
     _, result = quick_bench
     (run,) = result["runs"]
     assert run["meta"]["quick"] and run["meta"]["device"] == "cpu" and run["meta"]["profile"] == "quick"
+    assert run["meta"]["config"].endswith("zoom-out 1")  # --zoom-out reaches the runs (the profile's is 0.3)
     names = [row["name"] for row in run["rows"]]
     for section in SECTIONS:
         assert any(name.startswith(section) for name in names), section

@@ -49,18 +49,27 @@ def _generator(g: GConfig, device: torch.device, quick: bool) -> tuple[GModel, s
     return GModel(g).to(device).eval(), "untrained (a soft matte everywhere: the refinement's worst case)"
 
 
-def run(device="cpu", quick=False, data_root=None, try_compile=True, peer_seconds=PEER_SECONDS, sections=SECTIONS):
+def run(
+    device="cpu",
+    quick=False,
+    data_root=None,
+    try_compile=True,
+    peer_seconds=PEER_SECONDS,
+    sections=SECTIONS,
+    zoom_out: float | None = None,
+):
     """The `sections` on one device at its profile (cpu; full on CUDA); `quick`: tiny sizes and a
     few iterations, to check the structure, not the figures. `peer_seconds`: each peer's training
-    in the time to quality."""
+    in the time to quality; `zoom_out`: the training pictures' (default: the profile's), peers' too."""
     dev = torch.device(device)
     name = pick_profile("quick" if quick else None, default="full" if dev.type == "cuda" else "cpu")
     rows, details, n, clock = [], {"section_s": {}}, 1 if quick else 10, _Clock()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = make_sample(tmp / "sample", n_pairs=40, size=64) if quick else Path(data_root or make_sample())
-        config, (pairs, _) = make_config(name, device=device, **(QUICK if quick else {})), find_pairs(root)
-        kwargs = {"profile": name, "data_root": str(root), "device": device} | (QUICK if quick else {})
+        settings = (QUICK if quick else {}) | ({} if zoom_out is None else {"zoom_out": zoom_out})
+        config, (pairs, _) = make_config(name, device=device, **settings), find_pairs(root)
+        kwargs = {"profile": name, "data_root": str(root), "device": device} | settings
         if "data" in sections:
             data_rows, dataset = bench_data(pairs, config, 2 if quick else 150)
             rows += data_rows + bench_data_wait(kwargs)
@@ -87,7 +96,10 @@ def run(device="cpu", quick=False, data_root=None, try_compile=True, peer_second
     g = config.g
     shape = f"{g.image_size} px, batch {config.data.batch_size}, G {g.base_channels}-{g.max_channels} depth {g.depth}"
     meta = {"device": dev.type, "hardware": _hardware(dev), "threads": torch.get_num_threads(), "profile": name}
-    meta |= {"config": f"{shape}, D {config.d.d_channels}", "torch": torch.__version__}
+    meta |= {
+        "config": f"{shape}, D {config.d.d_channels}, zoom-out {config.data.zoom_out:g}",
+        "torch": torch.__version__,
+    }
     return {"meta": {**meta, "quick": quick}, "rows": [row.to_dict() for row in rows], "details": details}
 
 
