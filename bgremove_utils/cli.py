@@ -122,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="the sample pairs to use (default: the course's sample)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant (minutes of compiling)")
     p.add_argument("--peer-seconds", type=float, help="each peer's training seconds in the time to quality (45)")
-    p.add_argument("--zoom-out", type=float, help="the training pictures' zoom-out, the peers' too (default: 0.3)")
+    zoom = PROFILES["cpu"].data.zoom_out
+    p.add_argument(
+        "--zoom-out", type=float, help=f"the training pictures' zoom-out, the peers' too (default: {zoom:g})"
+    )
     p.add_argument("--only", nargs="+", choices=["data", "step", "inference", "quality"], help="default: all four")
     return parser
 
