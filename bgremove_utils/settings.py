@@ -64,7 +64,7 @@ class DataConfig:
     no_bg_path: str | None = setting(None, "folder of cut-outs (no background), same file stems as --bg-path")
     batch_size: int = setting(32, "pictures per step (per process under torchrun)", positive=True)
     num_workers: int = setting(0, "DataLoader worker processes (0: in the main process)")
-    augment: bool = setting(True, "random flips and crops of the training pairs")
+    augment: bool = setting(True, "random flips and crops, or zoom-outs (--zoom-out), of the training pairs")
     zoom_out: float = setting(
         0.3,
         "with augment: the smallest side half the training pictures are shrunk to, the frame around them "

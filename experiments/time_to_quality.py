@@ -42,7 +42,14 @@ def time_to_quality(data_root: str, warmup: float, seed: int, zoom_out: float | 
     reach = {f"{level:.2f}": _reach(history, level) for level in LEVELS}  # timed as the bench times its runs
     ious = [row["val_iou"] for row in history]
     elapsed = _elapsed(history).tolist()
-    return {"data_root": data_root, "warmup": warmup, "seed": seed, "elapsed": elapsed, "val_iou": ious, "reach": reach}
+    zoom = config.data.zoom_out
+    run = {"data_root": data_root, "warmup": warmup, "zoom_out": zoom, "seed": seed, "elapsed": elapsed}
+    return run | {"val_iou": ious, "reach": reach}
+
+
+def _key(run: dict) -> tuple:
+    """What makes a run another: its setting and seed (a run of another zoom-out does not replace it)."""
+    return run["data_root"], run["warmup"], run["zoom_out"], run["seed"]
 
 
 def main() -> None:
@@ -58,7 +65,7 @@ def main() -> None:
     for seed in args.seeds:
         for warmup in args.warmup:
             run = time_to_quality(args.data_root, warmup, seed, args.zoom_out)
-            runs = [r for r in runs if (r["warmup"], r["seed"]) != (warmup, seed)] + [run]
+            runs = [r for r in runs if _key(r) != _key(run)] + [run]
             out.write_text(json.dumps(runs, indent=1))
             print(f"warmup {warmup}, seed {seed}: " + ", ".join(f"{k}: {v}" for k, v in run["reach"].items()))
 

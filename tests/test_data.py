@@ -296,10 +296,13 @@ def test_zoom_out_shrinks_half_the_pictures_and_keeps_the_pairs_aligned(tmp_path
     torch.manual_seed(0)
     # How many of the stored picture's pixels one pixel of the output steps over: at most 1 in a crop
     # (it enlarges), 1 / side in a picture shrunk to a share `side` of the frame.
-    stride = (augment_batch(images, zoom_out=0.5).diff(dim=3).abs() * size).amax((1, 2, 3))
+    out = augment_batch(images, zoom_out=0.5)
+    stride = (out.diff(dim=3).abs() * size).amax((1, 2, 3))
     shrunk = stride > 1.02
     assert 150 < shrunk.sum() < 250  # half of them
     assert stride.max() <= 2.0 + 1e-4 and stride[shrunk].mean() > 1.3  # down to half the side
+    lowest, highest = out[shrunk].amin((1, 2, 3)), out[shrunk].amax((1, 2, 3))
+    assert (lowest < ramp[0] + 1 / size).all() and (highest > ramp[-1] - 1 / size).all()  # whole, inside the frame
     assert (augment_batch(images).diff(dim=3).abs() * size).amax() <= 1.0 + 1e-4  # off by default
 
     yy, xx = np.mgrid[0:size, 0:size]

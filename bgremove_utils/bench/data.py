@@ -48,8 +48,9 @@ class PlainPairs(Dataset):
 
 def bench_data(pairs: list, config: TrainConfig, n_batches: int) -> tuple[list[Row], PairedImageDataset]:
     """Batches/s of our in-memory uint8 dataset serving the pairs as stored (the default) vs
-    PlainPairs: same batch, size and augmentation; and ours pasting each cut-out on a fresh
-    background (`composite=True`), which it returns."""
+    PlainPairs: same batch, size and augmentation (flips and crops: torchvision's transforms have no
+    zoom-out like ours, which costs the same one resampling); and ours pasting each cut-out on a
+    fresh background (`composite=True`), which it returns."""
     size, start = config.g.image_size, time.perf_counter()
     ours = PairedImageDataset(pairs, size, augment=True, backgrounds=Backgrounds(load_photos("train"), size))
     build, rates = time.perf_counter() - start, []
