@@ -45,13 +45,19 @@ def _value(text: str):
         return text
 
 
+def groups(stem: str) -> tuple[str, str]:
+    """The two groups a real photograph is scored in: its half, all of it and its source ("report/all",
+    "report/davis"); the source is the stem's prefix before its first "_"."""
+    half = real_half(stem)
+    return f"{half}/all", f"{half}/{stem.split('_')[0]}"
+
+
 def real_loaders(root: str, size: int) -> dict[str, DataLoader]:
     """`{half/source: loader}` for each half of `root` and each source in it, and `{half/all: ...}`."""
     pairs, _ = find_pairs(root, warn=False)
     groups: dict[str, list] = {}
     for pair in pairs:
-        half = real_half(pair[0].stem)
-        for key in (f"{half}/all", f"{half}/{pair[0].stem.split('_')[0]}"):
+        for key in groups(pair[0].stem):
             groups.setdefault(key, []).append(pair)
     return {
         key: DataLoader(PairedImageDataset(found, size, keep_empty=True), batch_size=EVAL_BATCH)

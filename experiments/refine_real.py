@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from real_pairs import groups  # experiments/, beside this script
 
 from bgremove_utils.data.images import decode_image
 from bgremove_utils.data.masks import read_matte
 from bgremove_utils.data.pairs import find_pairs
-from bgremove_utils.data.real import real_half
 from bgremove_utils.evaluation.metrics import gradient_error, sad_error
 from bgremove_utils.export.inference import predict_matte
 from bgremove_utils.models.checkpoint import load_generator
@@ -42,8 +42,7 @@ def score(checkpoint: Path, real_root: str, refine: bool) -> dict:
             "grad": gradient_error(pred, true).item(),
             "n": 1,
         }
-        half, source = real_half(photo_path.stem), photo_path.stem.split("_")[0]
-        for key in (f"{half}/all", f"{half}/{source}"):
+        for key in groups(photo_path.stem):
             total = sums.setdefault(key, dict.fromkeys(found, 0.0))
             for name, value in found.items():
                 total[name] += value
