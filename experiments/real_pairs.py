@@ -55,13 +55,13 @@ def groups(stem: str) -> tuple[str, str]:
 def real_loaders(root: str, size: int) -> dict[str, DataLoader]:
     """`{half/source: loader}` for each half of `root` and each source in it, and `{half/all: ...}`."""
     pairs, _ = find_pairs(root, warn=False)
-    groups: dict[str, list] = {}
+    by_group: dict[str, list] = {}
     for pair in pairs:
         for key in groups(pair[0].stem):
-            groups.setdefault(key, []).append(pair)
+            by_group.setdefault(key, []).append(pair)
     return {
         key: DataLoader(PairedImageDataset(found, size, keep_empty=True), batch_size=EVAL_BATCH)
-        for key, found in sorted(groups.items())
+        for key, found in sorted(by_group.items())
     }
 
 
