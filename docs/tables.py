@@ -407,8 +407,8 @@ def warmup_time_to_quality(results: dict) -> str:
     """Seconds to each validation IoU level for each warm-up share: the mean over seeds, then each seed's."""
     runs, rows = results["warmup_time_to_quality"], []
     levels = list(runs[0]["reach"])
-    for warmup in sorted({r["warmup"] for r in runs}):
-        chosen = sorted((r for r in runs if r["warmup"] == warmup), key=lambda r: r["seed"])
+    for zoom_out, warmup in sorted({(r["zoom_out"], r["warmup"]) for r in runs}, key=lambda k: (-k[0], k[1])):
+        chosen = sorted((r for r in runs if (r["zoom_out"], r["warmup"]) == (zoom_out, warmup)), key=lambda r: r["seed"])
         cells = []
         for level in levels:
             times = [r["reach"][level] for r in chosen]
@@ -416,8 +416,9 @@ def warmup_time_to_quality(results: dict) -> str:
             known = [t for t in times if t is not None]
             mean = f"{statistics.mean(known):.0f} s" if len(known) == len(times) else "not every seed"
             cells.append(mean if len(times) == 1 else f"{mean} ({each})")
-        rows.append([f"{warmup:.0%}", ", ".join(str(r["seed"]) for r in chosen), *cells])
-    return table(["warm-up", "random seeds", *(f"to {level}" for level in levels)], rows)
+        zoom = "none (`--zoom-out 1`)" if zoom_out == 1 else f"{zoom_out:g}"
+        rows.append([zoom, f"{warmup:.0%}", ", ".join(str(r["seed"]) for r in chosen), *cells])
+    return table(["zoom-out", "warm-up", "random seeds", *(f"to {level}" for level in levels)], rows)
 
 
 def warmup_whole_runs(results: dict) -> str:
@@ -516,6 +517,7 @@ RENDERERS = {
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
     "time_to_quality_real_pairs": lambda results: time_to_quality(results, "bench_real_pairs"),
+    "time_to_quality_real_pairs_240": lambda results: time_to_quality(results, "bench_real_pairs_240"),
     "time_to_quality_real_pairs_zoom1": lambda results: time_to_quality(results, "bench_real_pairs_zoom1"),
     "time_to_quality_sample": lambda results: time_to_quality(results, "bench_sample"),
     "bench_sample": lambda results: bench_table(results, "bench_sample"),
