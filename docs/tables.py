@@ -21,12 +21,15 @@ RESULTS = DOCS / "results"
 
 # The `cpu` profile's own runs in real_pairs.json, as it stands (zoom-out 0.3): what the pages quote as its numbers.
 PROFILE_RUNS = {"sample": "sample_z", "real": "real_z", "real_nogan": "real_nogan_z"}
+# The same runs with the adversarial term ten times louder (`--adv-weight 10`).
+LOUDER_RUNS = {"sample": "sample_z_adv10", "real": "adv10_z"}
 # The runs of real_pairs.json shown in docs/real-photos.md, in this order, with their labels.
 # A name missing from the file is an error that names it (no silent "not measured").
 REAL_PAIRS_RUNS = {
     PROFILE_RUNS["sample"]: "the course's sample only (the `cpu` profile)",
     PROFILE_RUNS["real"]: "the real pairs (`--data-root DIR`)",
     PROFILE_RUNS["real_nogan"]: "the real pairs, without the GAN (`--adv-weight 0`)",
+    LOUDER_RUNS["real"]: "the real pairs, the adversarial term ten times louder (`--adv-weight 10`)",
     "sample": "the course's sample only, without zoom-out (`--zoom-out 1`)",
     "real": "the real pairs, without zoom-out",
     "real_nogan": "the real pairs, without zoom-out or the GAN",
@@ -319,7 +322,8 @@ def gan_seeds(results: dict) -> str:
                 minutes(statistics.mean(r["trained_seconds"] for r in runs)),
             ]
         )
-    for name, label in ((PROFILE_RUNS["real"], "GAN"), (PROFILE_RUNS["real_nogan"], "no GAN")):
+    real_arms = [(PROFILE_RUNS["real"], "GAN"), (LOUDER_RUNS["real"], "GAN, `--adv-weight 10`")]
+    for name, label in [*real_arms, (PROFILE_RUNS["real_nogan"], "no GAN")]:
         runs = real_runs(results, name)
         rows.append(
             [
@@ -408,7 +412,8 @@ def warmup_time_to_quality(results: dict) -> str:
     runs, rows = results["warmup_time_to_quality"], []
     levels = list(runs[0]["reach"])
     for zoom_out, warmup in sorted({(r["zoom_out"], r["warmup"]) for r in runs}, key=lambda k: (-k[0], k[1])):
-        chosen = sorted((r for r in runs if (r["zoom_out"], r["warmup"]) == (zoom_out, warmup)), key=lambda r: r["seed"])
+        same = (r for r in runs if (r["zoom_out"], r["warmup"]) == (zoom_out, warmup))
+        chosen = sorted(same, key=lambda r: r["seed"])
         cells = []
         for level in levels:
             times = [r["reach"][level] for r in chosen]
@@ -483,6 +488,54 @@ def refine_real(results: dict) -> str:
 # -- README's bottom line -----------------------------------------------------------------------
 
 
+def gan_louder_holes(results: dict) -> str:
+    """Holes and Conn on the report half, per kind of photograph, for the real pairs' GAN at the profile's
+    weight, ten times louder, and without it: where the louder term shows."""
+    header = ["run", "random seeds", *(f"Holes, {label}" for label in REAL_SPLITS.values()), "Conn, all"]
+    arms = (
+        (PROFILE_RUNS["real"], "GAN (`--adv-weight 1`, the profile)"),
+        (LOUDER_RUNS["real"], "GAN, ten times louder (`--adv-weight 10`)"),
+        (PROFILE_RUNS["real_nogan"], "no GAN (`--adv-weight 0`)"),
+    )
+    rows = []
+    for name, label in arms:
+        runs = real_runs(results, name)
+        holes = [mean_sd(real(runs, split, "holes"), 2) for split in REAL_SPLITS]
+        conn = mean_sd(real(runs, "report/all", "conn"), 0)
+        rows.append([label, ", ".join(str(r["seed"]) for r in runs), *holes, conn])
+    return table(header, rows)
+
+
+def gan_louder(results: dict) -> str:
+    """The louder term against the profile's and no GAN on the real pairs' report half: Holes, then IoU."""
+    names = (LOUDER_RUNS["real"], PROFILE_RUNS["real"], PROFILE_RUNS["real_nogan"])
+    arms = [real_runs(results, name) for name in names]
+    holes = [mean_sd(real(runs, "report/all", "holes"), 2) for runs in arms]
+    iou = [mean_sd(real(runs, "report/all")) for runs in arms]
+    mean_holes = [statistics.mean(real(runs, "report/all", "holes")) for runs in arms]
+    fewer = [percent(mean_holes[0], other) for other in mean_holes[1:]]
+    return (
+        f"Holes {holes[0]} against {holes[1]} at the profile's weight and {holes[2]} without the GAN "
+        f"({fewer[0]} and {fewer[1]}), IoU {iou[0]} against {iou[1]} and {iou[2]} ({len(arms[0])} random seeds)"
+    )
+
+
+def gan_louder_sample(results: dict) -> str:
+    """The louder term against the profile's on the course's sample: its test split, new photos, real photographs."""
+    louder, gan = real_runs(results, LOUDER_RUNS["sample"]), real_runs(results, PROFILE_RUNS["sample"])
+    parts = []
+    for split, name, what in (
+        ("test", "iou", "test IoU"),
+        ("new_photos", "iou", "new-photos IoU"),
+        ("report/all", "iou", "real photographs' IoU"),
+        ("report/all", "holes", "real photographs' Holes"),
+    ):
+        digits = 2 if name == "holes" else 3
+        a, b = (mean_sd(real(runs, split, name), digits) for runs in (louder, gan))
+        parts.append(f"{what} {a} against {b}")
+    return ", ".join(parts) + f" ({len(louder)} random seeds)"
+
+
 def readme_offline(results: dict) -> str:
     report = real(real_runs(results, PROFILE_RUNS["sample"]), "report/all")
     threshold = baseline(results, "report/all")
@@ -504,6 +557,15 @@ def readme_gan(results: dict) -> str:
     return f"{num(with_gan)} with it and {num(without)} without, over {len(gan)} random seeds"
 
 
+def readme_gan_louder(results: dict) -> str:
+    louder, gan = real_runs(results, LOUDER_RUNS["real"]), real_runs(results, PROFILE_RUNS["real"])
+    holes = [statistics.mean(real(runs, "report/all", "holes")) for runs in (louder, gan)]
+    iou = [statistics.mean(real(runs, "report/all")) for runs in (louder, gan)]
+    return (
+        f"{percent(*holes)} holes in the objects than at the profile's weight, IoU {num(iou[0])} against {num(iou[1])}"
+    )
+
+
 RENDERERS = {
     "cpu_profile": cpu_profile,
     "premultiplied": premultiplied,
@@ -514,6 +576,9 @@ RENDERERS = {
     "real_pairs": real_pairs,
     "real_pairs_choices": real_pairs_choices,
     "gan_seeds": gan_seeds,
+    "gan_louder": gan_louder,
+    "gan_louder_holes": gan_louder_holes,
+    "gan_louder_sample": gan_louder_sample,
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
     "time_to_quality_real_pairs": lambda results: time_to_quality(results, "bench_real_pairs"),
@@ -529,6 +594,7 @@ RENDERERS = {
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,
     "readme_gan": readme_gan,
+    "readme_gan_louder": readme_gan_louder,
 }
 
 
