@@ -485,6 +485,29 @@ def refine_real(results: dict) -> str:
     return table(header, rows)
 
 
+# The runs that compare picture sizes in about the same minutes (docs/real-photos.md): {run: label}.
+RESOLUTION_RUNS = {
+    "real_z": "64 pixels, batch 32, 750 steps (the `cpu` profile)",
+    "r96b16_z": "96 pixels, batch 16, 660 steps",
+    "r128b16_z": "128 pixels, batch 16, 375 steps",
+}
+
+
+def resolution_real(results: dict) -> str:
+    """Each picture size's model (random seed 0) scored at the photographs' own size on the choose half,
+    its matte upsampled bilinearly and refined, with its training time (resolution_real.json, real_pairs.json)."""
+    scored = {(r["model"], r["refine"]): r["scores"] for r in results["resolution_real"]}
+    kinds = {split.replace("report/", "choose/"): label for split, label in REAL_SPLITS.items()}
+    header = ["run", "training", *(f"IoU, {label}" for label in kinds.values()), "IoU, all, refined"]
+    rows = []
+    for name, label in RESOLUTION_RUNS.items():
+        run = next(r for r in real_runs(results, name) if r["seed"] == 0)
+        bilinear, refined = scored[(f"{name}_0", False)], scored[(f"{name}_0", True)]
+        ious = [num(bilinear[split]["iou"]) for split in kinds]
+        rows.append([label, minutes(run["train_s"]), *ious, num(refined["choose/all"]["iou"])])
+    return table(header, rows)
+
+
 # -- README's bottom line -----------------------------------------------------------------------
 
 
@@ -591,6 +614,7 @@ RENDERERS = {
     "mixed_new_photos": mixed_new_photos,
     "gan_two_scales": gan_two_scales,
     "refine_real": refine_real,
+    "resolution_real": resolution_real,
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,
     "readme_gan": readme_gan,
