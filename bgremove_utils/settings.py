@@ -118,7 +118,7 @@ class TrainConfig:
     warmup: float = setting(
         0.15,
         "share of a one-cycle schedule's steps that warm up from 1/25 of the peak rate (0.05: the first "
-        "levels of quality sooner, the end no better)",
+        "level of quality sooner, less so with zoom-out; the end no better)",
         positive=True,
     )
     grad_accum: int = setting(
