@@ -29,6 +29,15 @@ def on_grey(cutout: Image.Image) -> np.ndarray:
     return np.asarray(Image.alpha_composite(grey, cutout).convert("RGB"))
 
 
+def save_small(fig: plt.Figure, path: str) -> None:
+    """`fig` as a PNG of 256 colours: small enough to keep in git."""
+    fig.tight_layout()
+    fig.canvas.draw()
+    picture = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+    picture.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sample_model")
@@ -57,11 +66,7 @@ def main() -> None:
             ax.set_title(f"cut out, {label}", fontsize=9)
         for ax in row:
             ax.axis("off")
-    fig.tight_layout()
-    fig.canvas.draw()
-    picture = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
-    picture.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)  # small for git
-    print(f"wrote {args.out}")
+    save_small(fig, args.out)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from real_pairs import real_loaders  # noqa: E402  experiments/, beside this script
+from front_figure import save_small  # noqa: E402  experiments/, beside this script
+from real_pairs import real_loaders  # noqa: E402
 
 from bgremove_utils.evaluation.metrics import hole_count, predict_alpha  # noqa: E402
 from bgremove_utils.models.checkpoint import load_generator  # noqa: E402
@@ -69,11 +69,7 @@ def main() -> None:
             ax.set_title(f"{label}: {h[0][i]} holes\n(error over seeds {error[i]:.1f})", fontsize=9)
         for ax in row:
             ax.axis("off")
-    fig.tight_layout()
-    fig.canvas.draw()
-    picture = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
-    picture.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)  # small for git
-    print(f"wrote {args.out}")
+    save_small(fig, args.out)
 
 
 if __name__ == "__main__":
