@@ -131,6 +131,11 @@ class TrainConfig:
         alias="l1_weight",
     )
     adv_weight: float = setting(1.0, "weight of the adversarial term (0: no GAN, reconstruction only)")
+    adv_start: float = setting(
+        0.0,
+        "share of the epochs G first learns by the reconstruction terms alone, D idle (faster steps), "
+        "before the adversarial game starts (0: from the first epoch)",
+    )
     gan_loss: str = setting("bce", "the adversarial game's loss: bce, or hinge", choices=("bce", "hinge"))
     r1_weight: float = setting(0.0, "gamma of the R1 penalty on D's gradient at true cut-outs (0: off)")
     r1_every: int = setting(16, "lazy R1: applied every this many D steps, scaled up to match", positive=True)
@@ -160,6 +165,10 @@ class TrainConfig:
     def planned_epochs(self, batches_per_epoch: int) -> int:
         """The epochs a run trains: `epochs` when given, else as many as make about `steps` steps."""
         return self.epochs or max(1, round(self.steps / batches_per_epoch))
+
+    def adversarial_from(self) -> int:
+        """The first epoch (counted from 0) of the adversarial game; the epochs before it train G alone."""
+        return round(self.adv_start * self.epochs) if self.epochs else 0
 
     def flat(self) -> dict:
         """Every setting by its own name, the parts' included: {"epochs": 40, "depth": 4, ...}."""
@@ -326,6 +335,8 @@ def validate(config: TrainConfig) -> None:
             f"d_scales={config.d.d_scales}: its coarsest scale, {coarsest} px, is smaller than D's 2**d_down = "
             f"{2**d_down} px; use fewer scales or a smaller d_down"
         )
+    if not 0 <= config.adv_start < 1:
+        raise ConfigError(f"adv_start={config.adv_start}: a share of the epochs, 0 or more and below 1")
     if not 0 < config.warmup < 1:
         raise ConfigError(f"warmup={config.warmup}: a share of the steps, above 0 and below 1")
     if not 0 < config.data.zoom_out <= 1:

@@ -559,6 +559,27 @@ def gan_louder_sample(results: dict) -> str:
     return ", ".join(parts) + f" ({len(louder)} random seeds)"
 
 
+# The louder term started later (`--adv-start`): G first learns alone, by reconstruction, D idle: {run: label}.
+LATER_START_RUNS = {
+    LOUDER_RUNS["real"]: "from the first epoch (`--adv-start 0`)",
+    "adv10_s25_z": "after a quarter of the epochs (`--adv-start 0.25`)",
+    "adv10_s50_z": "after half of them (`--adv-start 0.5`)",
+}
+
+
+def gan_later_start(results: dict) -> str:
+    """The louder term's game started at the first epoch or later, random seed 0, on both halves."""
+    header = ["the game (`--adv-weight 10`) starts", "random seed", "IoU, choose half", "Holes, choose half"]
+    header += ["IoU, report half", "Holes, report half", "D's loss, last third"]
+    rows = []
+    for name, label in LATER_START_RUNS.items():
+        run = real_runs(results, name)[0]
+        scores = [run["scores"][f"{half}/all"]["model"] for half in ("choose", "report")]
+        cells = [f(scores[i][key]) for i in (0, 1) for key, f in (("iou", num), ("holes", lambda x: num(x, 2)))]
+        rows.append([label, str(run["seed"]), *cells, num(run["loss_d_last_third"])])
+    return table(header, rows)
+
+
 def readme_offline(results: dict) -> str:
     report = real(real_runs(results, PROFILE_RUNS["sample"]), "report/all")
     threshold = baseline(results, "report/all")
@@ -602,6 +623,7 @@ RENDERERS = {
     "gan_louder": gan_louder,
     "gan_louder_holes": gan_louder_holes,
     "gan_louder_sample": gan_louder_sample,
+    "gan_later_start": gan_later_start,
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
     "time_to_quality_real_pairs": lambda results: time_to_quality(results, "bench_real_pairs"),

@@ -11,7 +11,7 @@ from bgremove_utils.errors import ConfigError
 from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
 from bgremove_utils.settings import make_config
 from bgremove_utils.training import hardware, loop
-from bgremove_utils.training.gan import GAN, adversarial_share, train_step
+from bgremove_utils.training.gan import GAN, adversarial_share, reconstruction_step, train_step
 from bgremove_utils.training.hardware import amp_dtype, cpu_has_native_bf16
 from bgremove_utils.training.health import warn_if_unhealthy
 from bgremove_utils.training.loop import train
@@ -225,3 +225,29 @@ def test_game_report_calls_a_d_stuck_at_log_2_blind_not_healthy():
     assert "D won outright" in game_report([row, won])
     alive = {"epoch": 2, "loss_d": 0.55, "d_real": 0.65, "d_fake": 0.35}
     assert "the game is alive" in game_report([row, alive])
+
+
+def test_before_the_game_starts_g_learns_alone_and_d_is_left_as_it_was(tmp_path, tiny_loaders, tiny_run):
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=3, adv_start=0.5))  # epochs 1-2: G alone
+    assert [("loss_d" in row) for row in history] == [False, False, True]
+    assert all(row["loss_g"] > 0 and row["alpha_l1"] > 0 for row in history)
+    config = make_config("quick", **TINY)
+    gan = GAN.build(config, torch.device("cpu"))
+    d_before, g_before = copy.deepcopy(gan.d.state_dict()), copy.deepcopy(gan.g.state_dict())
+    photo, target = next(iter(tiny_loaders.train))
+    stats = reconstruction_step(photo, target, gan, config)
+    assert "loss_d" not in stats and "g_adv" not in stats
+    assert all(torch.equal(v, gan.d.state_dict()[k]) for k, v in d_before.items())
+    assert any(not torch.equal(v, gan.g.state_dict()[k]) for k, v in g_before.items())
+
+
+def test_game_report_and_health_read_a_history_whose_first_epochs_trained_g_alone(recwarn):
+    from bgremove_utils.training.health import game_report
+
+    alone = [{"epoch": e, "loss_g": 50.0, "val_alpha_spread": 0.2} for e in (1, 2, 3)]
+    assert "D has not played yet" in game_report(alone)
+    played = {"epoch": 4, "loss_g": 40.0, "loss_d": 0.55, "d_real": 0.65, "d_fake": 0.35, "val_alpha_spread": 0.2}
+    report = game_report([*alone, played])
+    assert "at epoch 4" in report and "the game is alive" in report
+    warn_if_unhealthy([*alone, played], make_config("quick"), set())
+    assert not recwarn.list

@@ -168,6 +168,7 @@ def test_nonsense_arguments_fail_before_any_data_is_loaded(tmp_path):
         ({"device": "cuda:7"}, "device"),
         ({"batch_size": 0}, "batch_size"),
         ({"warmup": 1.5}, "warmup=1.5: a share of the steps"),
+        ({"adv_start": 1.0}, "adv_start=1.0: a share of the epochs"),
         ({"zoom_out": 0}, "zoom_out=0: must be positive"),
         ({"zoom_out": 1.5}, "zoom_out=1.5: a share of the picture's side"),
     ]:

@@ -127,8 +127,8 @@ def plot_history(history: list[dict] | str | os.PathLike):
         ("d_fake", "D's score, G's", "--"),
         ("d_unlabelled", "D's score, G's of unlabelled photos", ":"),
     ):
-        if key in history[0]:
-            ax_game.plot(epochs, [row[key] for row in history], style, label=label)
+        if any(key in row for row in history):  # epochs before the game (G alone) leave a gap
+            ax_game.plot(epochs, [row.get(key, np.nan) for row in history], style, label=label)
     ax_game.axhline(np.log(2), color="grey", lw=0.8, ls=":", label="log 2: D cannot tell")
     ax_game.set(xlabel="epoch", title="the game: D against G")
     ax_game.legend(fontsize=8)

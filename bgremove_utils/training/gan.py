@@ -20,7 +20,14 @@ from ..models.networks import DModel, GModel
 from ..settings import TrainConfig
 from .distributed import accumulating
 from .hardware import amp_dtype, layout_of, memory_format
-from .losses import discriminator_loss, feature_matching_loss, generator_loss, r1_penalty, scales
+from .losses import (
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+    r1_penalty,
+    reconstruction_losses,
+    scales,
+)
 
 
 @dataclass
@@ -148,6 +155,27 @@ def train_step(
                 stats["adv_share"] = adversarial_share(loss_g, from_d, gan.g.head.weight)
             gan.scaler.scale(loss_g * w).backward()
             _add(stats, w, loss_g=loss_g, **terms)
+    gan.scaler.step(gan.opt_g)
+    gan.scaler.update()
+    if gan.ema is not None:
+        gan.ema.update_parameters(gan.g)
+    return stats
+
+
+def reconstruction_step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig) -> dict[str, float]:
+    """One update of G alone, by the reconstruction terms (`rec_weight` x `reconstruction_losses`):
+    the epochs before the adversarial game starts (`adv_start`). D is neither run nor changed, so
+    a step costs G's forward and backward only. The same parts as `train_step` with `grad_accum`."""
+    k = min(config.grad_accum, len(photo))
+    gan.opt_g.zero_grad(set_to_none=True)
+    stats = {}
+    for i, (y, x) in enumerate(zip(target.tensor_split(k), photo.tensor_split(k))):
+        w = len(y) / len(photo)
+        with accumulating(gan.g_logits, last=i == k - 1), gan.autocast():
+            terms = reconstruction_losses(gan.g_logits(x), y)
+            loss_g = config.rec_weight * sum(terms.values())
+        gan.scaler.scale(loss_g * w).backward()
+        _add(stats, w, loss_g=loss_g, **terms)
     gan.scaler.step(gan.opt_g)
     gan.scaler.update()
     if gan.ema is not None:

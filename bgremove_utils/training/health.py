@@ -37,7 +37,7 @@ def warn_if_unhealthy(history: list[dict], config: TrainConfig, warned: set[str]
     last = history[-HEALTH_EPOCHS:]
     if len(last) < HEALTH_EPOCHS:
         return
-    won = all(_d_bce(r) < 0.1 and r["d_real"] > 0.9 and r["d_fake"] < 0.1 for r in last)
+    won = all("loss_d" in r and _d_bce(r) < 0.1 and r["d_real"] > 0.9 and r["d_fake"] < 0.1 for r in last)
     if won and config.adv_weight > 0 and "d" not in warned:
         warned.add("d")
         warnings.warn(
@@ -63,8 +63,12 @@ def game_report(history: list[dict]) -> str:
     non-saturating loss, but it pushes G towards whatever D looks at, not towards better cut-outs);
     D learnt nothing (loss near log 2, scores near 0.5: its verdicts carry no information, G's
     adversarial term is noise); in between, the healthy game: D tells real from fake often, and G
-    keeps it from winning. "D learns" is said only when its loss over the last third is below BLIND."""
-    first, last = history[0], history[-1]
+    keeps it from winning. "D learns" is said only when its loss over the last third is below BLIND.
+    Epochs before the game started (`adv_start`: G alone) are left out."""
+    played = [row for row in history if "loss_d" in row]
+    if not played:
+        return f"D has not played yet: the {len(history)} epoch(s) so far trained G alone, by reconstruction."
+    history, first, last = played, played[0], played[-1]
     low = min(_d_bce(row) for row in history)
     tail = history[len(history) - max(1, len(history) // 3) :]
     late = sum(_d_bce(row) for row in tail) / len(tail)
@@ -128,11 +132,11 @@ class DivergenceWatch:
 
     def __init__(self, config: TrainConfig, history: list[dict]):
         self.config = config
-        self.first = {k: history[0][k] for k in LOSSES} if history else None
+        self.first = {k: history[0].get(k) for k in LOSSES} if history else None
         self.in_a_row = 0
 
     def check(self, stats: dict[str, float]) -> str | None:
-        losses = {k: stats[k] for k in LOSSES}
+        losses = {k: stats[k] for k in LOSSES if k in stats}  # no D's loss before the game starts
         if self.first is None and all(math.isfinite(v) for v in losses.values()):
             self.first = losses
         problem = _out_of_bounds(losses, self.first, self.config)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from ..settings import (
 )
 from . import distributed
 from .distributed import Process
-from .gan import GAN, train_step
+from .gan import GAN, reconstruction_step, train_step
 from .hardware import fitting_batch, free_cached, memory_format, out_of_memory, peak_gib, start_peak
 from .health import DivergenceWatch, warn_if_unhealthy
 from .lock import run_lock
@@ -162,7 +163,7 @@ def train(
                     save_epoch(state, write_best, ckpt_dir, gan.generator, fixed, config)
                 proc.barrier()  # the checkpoint is complete before any process goes on
                 bar.update()
-                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou")})
+                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou") if k in row})
                 if stop_at_iou is not None and row["val_iou"] >= stop_at_iou:
                     break
         except KeyboardInterrupt:
@@ -197,8 +198,9 @@ def summary_line(history: list[dict], profile: str, device: str) -> str:
     last, seconds = history[-1], sum(row["seconds"] for row in history)
     return (
         f"{profile} on {device}: epochs {history[0]['epoch']}-{last['epoch']} in {seconds:.0f} s; last epoch: "
-        f"G loss {last['loss_g']:.2f}, D loss {last['loss_d']:.3f}, "
-        f"validation loss {last.get('val_loss', float('nan')):.3f}, "
+        f"G loss {last['loss_g']:.2f}, "
+        + (f"D loss {last['loss_d']:.3f}, " if "loss_d" in last else "D not yet trained, ")
+        + f"validation loss {last.get('val_loss', float('nan')):.3f}, "
         f"validation IoU {last['val_iou']:.3f}"
         + (f"; the loop waited for data {last['data_wait']:.0%} of the epoch" if "data_wait" in last else "")
     )
@@ -263,6 +265,7 @@ def train_epoch(
     rather than stepping. `watch`: the losses are checked at every step; a run that diverges stops
     with a DivergenceError."""
     start, sums, n, seen, shares, waited = time.perf_counter(), {}, 0, 0, [], 0.0
+    adversarial = epoch >= config.adversarial_from()  # before: G alone, by reconstruction
     proc.start_epoch(loaders.train, epoch, config.seed)
     start_peak(gan.device)
     gan.g.train()
@@ -272,9 +275,12 @@ def train_epoch(
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
         photo = photo.to(gan.device, non_blocking=True, memory_format=layout)
         target = target.to(gan.device, non_blocking=True, memory_format=layout)
-        unlabelled = gan.draw_unlabelled(config.unlabelled_batch, photo)
+        unlabelled = gan.draw_unlabelled(config.unlabelled_batch, photo) if adversarial else None
         waited += time.perf_counter() - tick  # the loop had no batch to step on: data's share of the epoch
-        stats = _step(photo, target, gan, config, unlabelled, measure_share=n % SHARE_EVERY == 0)
+        if adversarial:
+            stats = _step(photo, target, gan, config, unlabelled, measure_share=n % SHARE_EVERY == 0)
+        else:
+            stats = _step(photo, target, gan, config, step=reconstruction_step)
         if "adv_share" in stats:  # measured every SHARE_EVERY steps only
             shares.append(stats.pop("adv_share"))
         for key, value in stats.items():
@@ -284,8 +290,10 @@ def train_epoch(
         if proc.anyone(problem is not None):  # under torchrun: every process stops at the same step
             where = f"epoch {epoch + 1}, step {n} of {len(loaders.train)}"
             raise DivergenceError(f"training diverged in {where}: {problem or 'on another process'}")
-        for scheduler in schedulers:
-            scheduler.step()
+        with warnings.catch_warnings():  # D idle before the game: its rate follows the schedule all the same
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before", UserWarning)
+            for scheduler in schedulers:
+                scheduler.step()
         tick = time.perf_counter()
     means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
     means |= proc.mean({"data_wait": waited / (tick - start)}, 1)  # the mean share over the processes
@@ -316,14 +324,17 @@ def validate_split(g: GModel, loader, device: torch.device, proc: Process) -> di
     return metrics.compute() | proc.mean({"loss": total}, n)
 
 
-def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, **kwargs) -> dict:
-    """`train_step`; a batch that does not fit in the GPU's memory ends training with one clear
-    error that says which batch size fits (found by trying smaller ones, in one part each). The
+def _step(
+    photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, step=train_step, **kwargs
+) -> dict:
+    """`step` (`train_step`, or `reconstruction_step` before the game); a batch that does not fit in
+    the GPU's memory ends training with one clear error that says which batch size fits (found by
+    trying smaller ones of the whole GAN step, the larger, in one part each). The
     failed step and the trials leave D, the optimizers' states and the step count as they were
     (and G and its average, which change only at a step's end: unless the memory ran out there)."""
     before = step_state(gan)
     try:
-        return train_step(photo, target, gan, config, *args, **kwargs)
+        return step(photo, target, gan, config, *args, **kwargs)
     except torch.OutOfMemoryError:
         pass  # out of the handler first: its traceback holds the failed step's tensors
     undo_step(gan, before)  # D may have stepped before G's half ran out of memory
