@@ -324,9 +324,7 @@ def validate_split(g: GModel, loader, device: torch.device, proc: Process) -> di
     return metrics.compute() | proc.mean({"loss": total}, n)
 
 
-def _step(
-    photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, step=train_step, **kwargs
-) -> dict:
+def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, step=None, **kwargs) -> dict:
     """`step` (`train_step`, or `reconstruction_step` before the game); a batch that does not fit in
     the GPU's memory ends training with one clear error that says which batch size fits (found by
     trying smaller ones of the whole GAN step, the larger, in one part each). The
@@ -334,7 +332,7 @@ def _step(
     (and G and its average, which change only at a step's end: unless the memory ran out there)."""
     before = step_state(gan)
     try:
-        return step(photo, target, gan, config, *args, **kwargs)
+        return (step or train_step)(photo, target, gan, config, *args, **kwargs)
     except torch.OutOfMemoryError:
         pass  # out of the handler first: its traceback holds the failed step's tensors
     undo_step(gan, before)  # D may have stepped before G's half ran out of memory
