@@ -19,17 +19,18 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 RESULTS = DOCS / "results"
 
-# The `cpu` profile's own runs in real_pairs.json, as it stands (zoom-out 0.3): what the pages quote as its numbers.
-PROFILE_RUNS = {"sample": "sample_z", "real": "real_z", "real_nogan": "real_nogan_z"}
-# The same runs with the adversarial term ten times louder (`--adv-weight 10`).
-LOUDER_RUNS = {"sample": "sample_z_adv10", "real": "adv10_z"}
+# The `cpu` profile's own runs in real_pairs.json, as it stands (zoom-out 0.3, adversarial weight 10): what the
+# pages quote as its numbers; and its real pairs without the adversarial term.
+PROFILE_RUNS = {"sample": "sample_z_adv10", "real": "adv10_z", "real_nogan": "real_nogan_z"}
+# The same runs with the adversarial term ten times quieter (`--adv-weight 1`).
+QUIETER_RUNS = {"sample": "sample_z", "real": "real_z"}
 # The runs of real_pairs.json shown in docs/real-photos.md, in this order, with their labels.
 # A name missing from the file is an error that names it (no silent "not measured").
 REAL_PAIRS_RUNS = {
     PROFILE_RUNS["sample"]: "the course's sample only (the `cpu` profile)",
     PROFILE_RUNS["real"]: "the real pairs (`--data-root DIR`)",
     PROFILE_RUNS["real_nogan"]: "the real pairs, without the GAN (`--adv-weight 0`)",
-    LOUDER_RUNS["real"]: "the real pairs, the adversarial term ten times louder (`--adv-weight 10`)",
+    QUIETER_RUNS["real"]: "the real pairs, the adversarial term ten times quieter (`--adv-weight 1`)",
     "sample": "the course's sample only, without zoom-out (`--zoom-out 1`)",
     "real": "the real pairs, without zoom-out",
     "real_nogan": "the real pairs, without zoom-out or the GAN",
@@ -47,7 +48,7 @@ REAL_PAIRS_CHOICES = {
     "real": "750 steps (22 epochs), without unlabelled photos",
     "zoom50_mirror": "750 steps, half the pictures zoomed out to 0.5-1 of their side, the frame mirrored",
     "zoom50_border": "750 steps, zoomed out to 0.5-1 of their side, the frame continuing the edges (`--zoom-out 0.5`)",
-    "zoom30_border": "750 steps, zoomed out to 0.3-1 of their side (`--zoom-out 0.3`): the `cpu` profile",
+    "zoom30_border": "750 steps, zoomed out to 0.3-1 of their side (`--zoom-out 0.3`): the `cpu` profile's settings",
 }
 # Whole runs of the `cpu` profile (without zoom-out) with each warm-up share (docs/performance.md): {share: run}.
 WARMUP_RUNS = {"real pairs": {"15%": "real", "5%": "real_w05"}, "sample": {"15%": "sample", "5%": "sample_w05"}}
@@ -109,7 +110,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 # -- the cpu profile over 3 random seeds (cpu_profile_3_seeds.json) -----------------------------
 
 ARMS = {  # the arms of cpu_profile_3_seeds.json, as the tables call them
-    "after": "GAN (`--steps 360 --unlabelled builtin --zoom-out 1`)",
+    "after": "GAN (`--steps 360 --unlabelled builtin --zoom-out 1 --adv-weight 1`)",
     "before": "colours resampled as stored (dark halos)",
     "nogan": "no GAN (the same with `--adv-weight 0`)",
 }
@@ -308,7 +309,7 @@ def gan_seeds(results: dict) -> str:
     header = ["trained on", "run", "its own test split IoU", "new-photos IoU", "real photographs IoU"]
     header += ["real photographs Holes", "D's loss, last third", "training"]
     rows = []
-    for arm, label in (("after", "GAN"), ("nogan", "no GAN")):
+    for arm, label in (("after", "GAN, `--adv-weight 1`"), ("nogan", "no GAN")):
         runs = seeds(results, arm)
         rows.append(
             [
@@ -322,7 +323,10 @@ def gan_seeds(results: dict) -> str:
                 minutes(statistics.mean(r["trained_seconds"] for r in runs)),
             ]
         )
-    real_arms = [(PROFILE_RUNS["real"], "GAN"), (LOUDER_RUNS["real"], "GAN, `--adv-weight 10`")]
+    real_arms = [
+        (PROFILE_RUNS["real"], "GAN (the profile's `--adv-weight 10`)"),
+        (QUIETER_RUNS["real"], "GAN, `--adv-weight 1`"),
+    ]
     for name, label in [*real_arms, (PROFILE_RUNS["real_nogan"], "no GAN")]:
         runs = real_runs(results, name)
         rows.append(
@@ -487,7 +491,7 @@ def refine_real(results: dict) -> str:
 
 # The runs that compare picture sizes in about the same minutes (docs/real-photos.md): {run: label}.
 RESOLUTION_RUNS = {
-    "real_z": "64 pixels, batch 32, 750 steps (the `cpu` profile)",
+    "real_z": "64 pixels, batch 32, 750 steps (the `cpu` profile's settings)",
     "r96b16_z": "96 pixels, batch 16, 660 steps",
     "r128b16_z": "128 pixels, batch 16, 375 steps",
 }
@@ -511,13 +515,13 @@ def resolution_real(results: dict) -> str:
 # -- README's bottom line -----------------------------------------------------------------------
 
 
-def gan_louder_holes(results: dict) -> str:
+def gan_weights_holes(results: dict) -> str:
     """Holes and Conn on the report half, per kind of photograph, for the real pairs' GAN at the profile's
-    weight, ten times louder, and without it: where the louder term shows."""
+    weight, ten times quieter, and without it: where the adversarial term shows."""
     header = ["run", "random seeds", *(f"Holes, {label}" for label in REAL_SPLITS.values()), "Conn, all"]
     arms = (
-        (PROFILE_RUNS["real"], "GAN (`--adv-weight 1`, the profile)"),
-        (LOUDER_RUNS["real"], "GAN, ten times louder (`--adv-weight 10`)"),
+        (PROFILE_RUNS["real"], "GAN (`--adv-weight 10`, the profile)"),
+        (QUIETER_RUNS["real"], "GAN, ten times quieter (`--adv-weight 1`)"),
         (PROFILE_RUNS["real_nogan"], "no GAN (`--adv-weight 0`)"),
     )
     rows = []
@@ -529,23 +533,23 @@ def gan_louder_holes(results: dict) -> str:
     return table(header, rows)
 
 
-def gan_louder(results: dict) -> str:
-    """The louder term against the profile's and no GAN on the real pairs' report half: Holes, then IoU."""
-    names = (LOUDER_RUNS["real"], PROFILE_RUNS["real"], PROFILE_RUNS["real_nogan"])
+def gan_weights(results: dict) -> str:
+    """The profile's weight against a tenth of it and no GAN on the real pairs' report half: Holes, then IoU."""
+    names = (PROFILE_RUNS["real"], QUIETER_RUNS["real"], PROFILE_RUNS["real_nogan"])
     arms = [real_runs(results, name) for name in names]
     holes = [mean_sd(real(runs, "report/all", "holes"), 2) for runs in arms]
     iou = [mean_sd(real(runs, "report/all")) for runs in arms]
     mean_holes = [statistics.mean(real(runs, "report/all", "holes")) for runs in arms]
     fewer = [percent(mean_holes[0], other) for other in mean_holes[1:]]
     return (
-        f"Holes {holes[0]} against {holes[1]} at the profile's weight and {holes[2]} without the GAN "
+        f"Holes {holes[0]} against {holes[1]} at weight 1 and {holes[2]} without the GAN "
         f"({fewer[0]} and {fewer[1]}), IoU {iou[0]} against {iou[1]} and {iou[2]} ({len(arms[0])} random seeds)"
     )
 
 
-def gan_louder_sample(results: dict) -> str:
-    """The louder term against the profile's on the course's sample: its test split, new photos, real photographs."""
-    louder, gan = real_runs(results, LOUDER_RUNS["sample"]), real_runs(results, PROFILE_RUNS["sample"])
+def gan_weights_sample(results: dict) -> str:
+    """The profile's weight against a tenth of it on the course's sample: test split, new photos, real photographs."""
+    profile, quieter = real_runs(results, PROFILE_RUNS["sample"]), real_runs(results, QUIETER_RUNS["sample"])
     parts = []
     for split, name, what in (
         ("test", "iou", "test IoU"),
@@ -554,21 +558,21 @@ def gan_louder_sample(results: dict) -> str:
         ("report/all", "holes", "real photographs' Holes"),
     ):
         digits = 2 if name == "holes" else 3
-        a, b = (mean_sd(real(runs, split, name), digits) for runs in (louder, gan))
+        a, b = (mean_sd(real(runs, split, name), digits) for runs in (profile, quieter))
         parts.append(f"{what} {a} against {b}")
-    return ", ".join(parts) + f" ({len(louder)} random seeds)"
+    return ", ".join(parts) + f" ({len(profile)} random seeds)"
 
 
-# The louder term started later (`--adv-start`): G first learns alone, by reconstruction, D idle: {run: label}.
+# The profile's game started later (`--adv-start`): G first learns alone, by reconstruction, D idle: {run: label}.
 LATER_START_RUNS = {
-    LOUDER_RUNS["real"]: "from the first epoch (`--adv-start 0`)",
+    PROFILE_RUNS["real"]: "from the first epoch (`--adv-start 0`, the profile)",
     "adv10_s25_z": "after a quarter of the epochs (`--adv-start 0.25`)",
     "adv10_s50_z": "after half of them (`--adv-start 0.5`)",
 }
 
 
 def gan_later_start(results: dict) -> str:
-    """The louder term's game started at the first epoch or later, random seed 0, on both halves."""
+    """The profile's game (`--adv-weight 10`) started at the first epoch or later, random seed 0, on both halves."""
     header = ["the game (`--adv-weight 10`) starts", "random seed", "IoU, choose half", "Holes, choose half"]
     header += ["IoU, report half", "Holes, report half", "D's loss, last third"]
     rows = []
@@ -597,16 +601,11 @@ def readme_real_pairs(results: dict) -> str:
 
 def readme_gan(results: dict) -> str:
     gan, nogan = real_runs(results, PROFILE_RUNS["real"]), real_runs(results, PROFILE_RUNS["real_nogan"])
-    with_gan, without = (statistics.mean(real(runs, "report/all")) for runs in (gan, nogan))
-    return f"{num(with_gan)} with it and {num(without)} without, over {len(gan)} random seeds"
-
-
-def readme_gan_louder(results: dict) -> str:
-    louder, gan = real_runs(results, LOUDER_RUNS["real"]), real_runs(results, PROFILE_RUNS["real"])
-    holes = [statistics.mean(real(runs, "report/all", "holes")) for runs in (louder, gan)]
-    iou = [statistics.mean(real(runs, "report/all")) for runs in (louder, gan)]
+    iou = [statistics.mean(real(runs, "report/all")) for runs in (nogan, gan)]
+    holes = [statistics.mean(real(runs, "report/all", "holes")) for runs in (nogan, gan)]
     return (
-        f"{percent(*holes)} holes in the objects than at the profile's weight, IoU {num(iou[0])} against {num(iou[1])}"
+        f"IoU {num(iou[0])} against {num(iou[1])} with it, but {percent(*holes)} holes in the objects, "
+        f"over {len(gan)} random seeds"
     )
 
 
@@ -620,9 +619,9 @@ RENDERERS = {
     "real_pairs": real_pairs,
     "real_pairs_choices": real_pairs_choices,
     "gan_seeds": gan_seeds,
-    "gan_louder": gan_louder,
-    "gan_louder_holes": gan_louder_holes,
-    "gan_louder_sample": gan_louder_sample,
+    "gan_weights": gan_weights,
+    "gan_weights_holes": gan_weights_holes,
+    "gan_weights_sample": gan_weights_sample,
     "gan_later_start": gan_later_start,
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
@@ -640,7 +639,6 @@ RENDERERS = {
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,
     "readme_gan": readme_gan,
-    "readme_gan_louder": readme_gan_louder,
 }
 
 

@@ -97,7 +97,8 @@ def run(
     shape = f"{g.image_size} px, batch {config.data.batch_size}, G {g.base_channels}-{g.max_channels} depth {g.depth}"
     meta = {"device": dev.type, "hardware": _hardware(dev), "threads": torch.get_num_threads(), "profile": name}
     meta |= {
-        "config": f"{shape}, D {config.d.d_channels}, zoom-out {config.data.zoom_out:g}",
+        "config": f"{shape}, D {config.d.d_channels}, adversarial weight {config.adv_weight:g}, "
+        f"zoom-out {config.data.zoom_out:g}",
         "torch": torch.__version__,
     }
     return {"meta": {**meta, "quick": quick}, "rows": [row.to_dict() for row in rows], "details": details}
