@@ -626,6 +626,7 @@ RENDERERS = {
     "real_halves_choose": lambda results: pictures(results, "choose/all"),
     "real_halves_report": lambda results: pictures(results, "report/all"),
     "time_to_quality_real_pairs": lambda results: time_to_quality(results, "bench_real_pairs"),
+    "time_to_quality_real_pairs_900": lambda results: time_to_quality(results, "bench_real_pairs_900"),
     "time_to_quality_real_pairs_240": lambda results: time_to_quality(results, "bench_real_pairs_240"),
     "time_to_quality_real_pairs_zoom1": lambda results: time_to_quality(results, "bench_real_pairs_zoom1"),
     "time_to_quality_sample": lambda results: time_to_quality(results, "bench_sample"),

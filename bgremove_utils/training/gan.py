@@ -155,10 +155,7 @@ def train_step(
                 stats["adv_share"] = adversarial_share(loss_g, from_d, gan.g.head.weight)
             gan.scaler.scale(loss_g * w).backward()
             _add(stats, w, loss_g=loss_g, **terms)
-    gan.scaler.step(gan.opt_g)
-    gan.scaler.update()
-    if gan.ema is not None:
-        gan.ema.update_parameters(gan.g)
+    _step_g(gan)
     return stats
 
 
@@ -176,11 +173,17 @@ def reconstruction_step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, con
             loss_g = config.rec_weight * sum(terms.values())
         gan.scaler.scale(loss_g * w).backward()
         _add(stats, w, loss_g=loss_g, **terms)
+    _step_g(gan)
+    return stats
+
+
+def _step_g(gan: GAN) -> None:
+    """G's optimizer steps (through the AMP scaler, which then updates its scale), and G's moving
+    average, when there is one, follows."""
     gan.scaler.step(gan.opt_g)
     gan.scaler.update()
     if gan.ema is not None:
         gan.ema.update_parameters(gan.g)
-    return stats
 
 
 @contextlib.contextmanager
