@@ -71,6 +71,17 @@ class DataConfig:
         "continuing their edges, so that objects are also seen small, as in wide shots (1: never)",
         positive=True,
     )
+    stretch: float = setting(
+        1.0,
+        "with augment: the most a training picture's width is scaled against its height, either way, as a photo "
+        "of any shape is squashed into the square the model sees (1: only the crops' 3:4 to 4:3)",
+        positive=True,
+    )
+    colour_jitter: float = setting(
+        0.0,
+        "with augment: brightness and saturation scaled by up to this share either way, the hue turned by up to "
+        "half of it of the colour wheel, photo and cut-out alike (0: never)",
+    )
     # Off by default: it lowered the new-photos IoU on the sample (batch 16, 30 epochs), and on real pairs it
     # lost the most of every setting tried (docs/real-photos.md); it is for data with few backgrounds per cut-out.
     composite: bool = setting(
@@ -344,6 +355,10 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"warmup={config.warmup}: a share of the steps, above 0 and below 1")
     if not 0 < config.data.zoom_out <= 1:
         raise ConfigError(f"zoom_out={config.data.zoom_out}: a share of the picture's side, above 0 and at most 1")
+    if config.data.stretch < 1:
+        raise ConfigError(f"stretch={config.data.stretch}: a ratio of the sides, 1 (none) or more")
+    if not 0 <= config.data.colour_jitter <= 1:
+        raise ConfigError(f"colour_jitter={config.data.colour_jitter}: a share, 0 (none) to 1")
     if not 0 <= config.ema_decay < 1:
         raise ConfigError(f"ema_decay={config.ema_decay}: must be at least 0 (off) and below 1")
     if config.data.num_workers < 0:

@@ -171,6 +171,8 @@ def test_nonsense_arguments_fail_before_any_data_is_loaded(tmp_path):
         ({"adv_start": 1.0}, "adv_start=1.0: a share of the epochs"),
         ({"zoom_out": 0}, "zoom_out=0: must be positive"),
         ({"zoom_out": 1.5}, "zoom_out=1.5: a share of the picture's side"),
+        ({"stretch": 0.5}, "stretch=0.5: a ratio of the sides"),
+        ({"colour_jitter": 1.5}, "colour_jitter=1.5: a share"),
     ]:
         with pytest.raises(ConfigError, match=match):
             train(profile="quick", data_root=str(tmp_path / "nothing_here"), **bad)

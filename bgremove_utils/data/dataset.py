@@ -56,7 +56,8 @@ class PairedImageDataset(Dataset):
     be read, a mask that is empty or full) are skipped, listed in `.skipped` (photo, why) and
     reported in one warning. `keep_empty`: pictures only scored (validation, test, real
     photographs) keep an empty or full mask: a picture without an object is a fair test.
-    `zoom_out`: with `augment`, the smallest side half the pictures are shrunk to (`augment_batch`)."""
+    `zoom_out`, `stretch`, `colour`: with `augment`, the smallest side half the pictures are shrunk to, the
+    most a side is scaled against the other (`augment_batch`) and the colour jitter's strength."""
 
     def __init__(
         self,
@@ -66,8 +67,11 @@ class PairedImageDataset(Dataset):
         backgrounds: Backgrounds | None = None,
         keep_empty: bool = False,
         zoom_out: float = 1.0,
+        stretch: float = 1.0,
+        colour: float = 0.0,
     ):
-        self.pairs, self.augment, self.backgrounds, self.zoom_out = [], augment, backgrounds, zoom_out
+        self.pairs, self.augment, self.backgrounds = [], augment, backgrounds
+        self.zoom_out, self.stretch, self.colour = zoom_out, stretch, colour
         self.skipped: list[tuple[Path, str]] = []
 
         def load(pair):
@@ -107,7 +111,7 @@ class PairedImageDataset(Dataset):
         `augment_pairs` and pasted on backgrounds in one call each."""
         photo, cutout = self.inputs[indices].float() / 255.0, self.targets[indices].float() / 255.0
         if self.augment:
-            photo, cutout = augment_pairs(photo, cutout, self.zoom_out)
+            photo, cutout = augment_pairs(photo, cutout, self.zoom_out, self.stretch, self.colour)
         if self.backgrounds is not None:
             photo = paste(cutout, self.backgrounds.draw(len(cutout)))
         return list(zip(photo, cutout))
@@ -149,7 +153,13 @@ def make_loaders(
     backgrounds = Backgrounds(load_photos("train"), image_size) if data.composite else None
     datasets = {
         "train": PairedImageDataset(
-            splits["train"], image_size, augment=data.augment, backgrounds=backgrounds, zoom_out=data.zoom_out
+            splits["train"],
+            image_size,
+            augment=data.augment,
+            backgrounds=backgrounds,
+            zoom_out=data.zoom_out,
+            stretch=data.stretch,
+            colour=data.colour_jitter,
         ),
         "val": PairedImageDataset(splits["val"], image_size, keep_empty=True),
         "test": PairedImageDataset(splits["test"], image_size, keep_empty=True),
