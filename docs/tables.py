@@ -489,6 +489,60 @@ def refine_real(results: dict) -> str:
     return table(header, rows)
 
 
+# The runs that tried augmentations meant to generalise beyond the training folder's kinds of subject,
+# over 3 random seeds (docs/real-photos.md): {run: label}, the profile first.
+AUGMENT_RUNS = {
+    PROFILE_RUNS["real"]: "the `cpu` profile",
+    "stretch2_z": "and pictures stretched up to 2:1 either way (`--stretch 2`)",
+    "colour30_z": "and colours jittered (`--colour-jitter 0.3`)",
+}
+
+
+def real_pairs_augment(results: dict) -> str:
+    """The augmentations tried over seeds: the choose half, on which they were judged, per kind of
+    photograph, then the report half overall, and their training time."""
+    kinds = {split.replace("report/", "choose/"): label for split, label in REAL_SPLITS.items()}
+    header = ["run", "random seeds", *(f"choose half, {label}" for label in kinds.values()), "Holes, choose half"]
+    header += ["report half, all", "training"]
+    rows = []
+    for name, label in AUGMENT_RUNS.items():
+        runs = real_runs(results, name)
+        ious = [mean_sd(real(runs, split)) for split in kinds]
+        holes = mean_sd(real(runs, "choose/all", "holes"), 2)
+        train = f"{span([r['train_s'] / 60 for r in runs], 1)} min"
+        rows.append(
+            [label, ", ".join(str(r["seed"]) for r in runs), *ious, holes, mean_sd(real(runs, "report/all")), train]
+        )
+    return table(header, rows)
+
+
+# The kept models scored with and without the mirror image (mirror_real.json): {model name prefix: label}.
+MIRROR_MODELS = {
+    PROFILE_RUNS["real"]: "the real pairs (the `cpu` profile)",
+    PROFILE_RUNS["real_nogan"]: "the real pairs, without the GAN",
+    PROFILE_RUNS["sample"]: "the course's sample (the `cpu` profile)",
+}
+
+
+def mirror_real(results: dict) -> str:
+    """Each group of kept models (3 random seeds) scored by G's prediction alone and averaged with its
+    mirror image's: both halves overall, the report half per kind, and how many models it raised."""
+    scored = {(r["model"], r["mirror"]): r["scores"] for r in results["mirror_real"]}
+    header = ["models", "prediction", "choose half, all", *(f"report half, {label}" for label in REAL_SPLITS.values())]
+    header += ["Holes, report half"]
+    rows = []
+    for prefix, label in MIRROR_MODELS.items():
+        models = sorted({model for model, _ in scored if model.rsplit("_", 1)[0] == prefix})
+        if not models:
+            raise KeyError(f"docs/results/mirror_real.json has no model {prefix}_SEED: edit MIRROR_MODELS")
+        for mirror, how in ((False, "G alone"), (True, "with its mirror image (the package)")):
+            runs = [scored[(model, mirror)] for model in models]
+            ious = [mean_sd([r[split]["iou"] for r in runs]) for split in ("choose/all", *REAL_SPLITS)]
+            holes = mean_sd([r["report/all"]["holes"] for r in runs], 2)
+            rows.append([f"{label}, seeds {', '.join(m.rsplit('_', 1)[1] for m in models)}", how, *ious, holes])
+    return table(header, rows)
+
+
 # The runs that compare picture sizes in about the same minutes (docs/real-photos.md): {run: label}.
 RESOLUTION_RUNS = {
     "real_z": "64 pixels, batch 32, 750 steps (the `cpu` profile's settings)",
@@ -636,6 +690,8 @@ RENDERERS = {
     "mixed_new_photos": mixed_new_photos,
     "gan_two_scales": gan_two_scales,
     "refine_real": refine_real,
+    "real_pairs_augment": real_pairs_augment,
+    "mirror_real": mirror_real,
     "resolution_real": resolution_real,
     "readme_offline": readme_offline,
     "readme_real_pairs": readme_real_pairs,

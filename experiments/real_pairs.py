@@ -1,5 +1,5 @@
 """Train on a folder of real pairs and score the model on real photographs, per source, over seeds:
-the measurements behind docs/real-pairs.md. Each run is one (name, seed) entry of the JSON file,
+the measurements behind docs/real-photos.md. Each run is one (name, seed) entry of the JSON file,
 rewritten after every run, so a long series can stop and carry on.
 
     python experiments/real_pairs.py --name real --seeds 0 1 2 -- data_root=../shared/real-train
@@ -22,6 +22,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from torch.utils.data import DataLoader
 
 from bgremove_utils.data.dataset import PairedImageDataset, new_photos_loader, split_loader
@@ -65,9 +66,22 @@ def real_loaders(root: str, size: int) -> dict[str, DataLoader]:
     }
 
 
+class Unmirrored(torch.nn.Module):
+    """A G whose `predict` is its prediction alone (`mirror=False`), as `evaluate` calls it: every entry
+    of real_pairs.json is scored so, comparable whenever it was made (experiments/mirror_real.py
+    scores kept models both ways)."""
+
+    def __init__(self, generator: torch.nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generator.predict(x, mirror=False)
+
+
 def score(checkpoint: Path, real_root: str) -> dict:
-    generator = load_generator(checkpoint, device="cpu")
-    size = generator.config.image_size
+    generator = Unmirrored(load_generator(checkpoint, device="cpu"))
+    size = generator.generator.config.image_size
     data = saved_config(load_checkpoint(checkpoint), checkpoint).data
     if not data.names_source():
         data = replace(data, data_root=str(make_sample()))

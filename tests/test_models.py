@@ -41,6 +41,18 @@ def test_generator_alpha_is_the_sigmoid_of_its_logits():
     torch.testing.assert_close(g(x), torch.sigmoid(g.logits(x)))
 
 
+def test_predict_averages_a_picture_and_its_mirror_image_and_keeps_the_mode():
+    torch.manual_seed(0)
+    g = GModel(base_channels=8, depth=3).train()
+    x = torch.rand(2, 3, 32, 32)
+    plain = g.predict(x, mirror=False)
+    assert g.training  # the mode it was in is restored
+    mirrored = g.predict(x.flip(3), mirror=False).flip(3)
+    assert (plain - mirrored).abs().max() > 1e-3  # an untrained G answers a mirrored picture otherwise
+    torch.testing.assert_close(g.predict(x), (plain + mirrored) / 2)
+    torch.testing.assert_close(g.predict(x.flip(3)).flip(3), g.predict(x))  # the same answer for either
+
+
 @pytest.mark.parametrize("size", [32, 64, 96, 256])
 def test_discriminator_gives_a_patch_map_of_logits_at_any_size(size):
     d = DModel(d_channels=8, d_down=3)

@@ -308,8 +308,9 @@ def train_epoch(
 
 @torch.no_grad()
 def validate_split(g: GModel, loader, device: torch.device, proc: Process) -> dict[str, float]:
-    """G over the validation split, once: the metrics `evaluate` reports (synced across processes)
-    and `loss`, the reconstruction loss (its four terms summed, as G's loss has them before
+    """G over the validation split, once: the metrics `evaluate` reports (synced across processes), of
+    G's prediction alone (a reading of progress at one pass's cost: `evaluate` also averages in the
+    mirror image, `GModel.predict`), and `loss`, the reconstruction loss (its four terms summed, as G's loss has them before
     `rec_weight`), the mean over the pictures, to set beside the same terms on the training batches
     (a gap that grows is overfitting)."""
     g.eval()
