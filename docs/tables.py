@@ -31,6 +31,7 @@ REAL_PAIRS_RUNS = {
     PROFILE_RUNS["real"]: "the real pairs (`--data-root DIR`)",
     PROFILE_RUNS["real_nogan"]: "the real pairs, without the GAN (`--adv-weight 0`)",
     QUIETER_RUNS["real"]: "the real pairs, the adversarial term ten times quieter (`--adv-weight 1`)",
+    "mixed_z": "the sample and the real pairs in one folder (the `cpu` profile)",
     "sample": "the course's sample only, without zoom-out (`--zoom-out 1`)",
     "real": "the real pairs, without zoom-out",
     "real_nogan": "the real pairs, without zoom-out or the GAN",
@@ -454,8 +455,10 @@ def warmup_whole_runs(results: dict) -> str:
 
 
 def mixed_new_photos(results: dict) -> str:
-    """The sample's new-photos split, scored by the models of the sample, the real pairs and the two mixed."""
-    sample, real_pairs, mixed = (real(real_runs(results, n), "new_photos") for n in ("sample", "real", "mixed"))
+    """The sample's new-photos split, scored by the models of the sample, the real pairs and the two mixed,
+    with the profile's zoom-out."""
+    names = (PROFILE_RUNS["sample"], PROFILE_RUNS["real"], "mixed_z")
+    sample, real_pairs, mixed = (real(real_runs(results, n), "new_photos") for n in names)
     return (
         f"{mean_sd(mixed)} on the sample's new-photos split, against {mean_sd(sample)} trained on the sample "
         f"alone and {mean_sd(real_pairs)} on the real pairs alone"
@@ -685,6 +688,7 @@ RENDERERS = {
     "time_to_quality_real_pairs_zoom1": lambda results: time_to_quality(results, "bench_real_pairs_zoom1"),
     "time_to_quality_sample": lambda results: time_to_quality(results, "bench_sample"),
     "bench_sample": lambda results: bench_table(results, "bench_sample"),
+    "bench_inference": lambda results: bench_table(results, "bench_inference"),
     "warmup_time_to_quality": warmup_time_to_quality,
     "warmup_whole_runs": warmup_whole_runs,
     "mixed_new_photos": mixed_new_photos,

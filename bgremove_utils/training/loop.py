@@ -310,9 +310,9 @@ def train_epoch(
 def validate_split(g: GModel, loader, device: torch.device, proc: Process) -> dict[str, float]:
     """G over the validation split, once: the metrics `evaluate` reports (synced across processes), of
     G's prediction alone (a reading of progress at one pass's cost: `evaluate` also averages in the
-    mirror image, `GModel.predict`), and `loss`, the reconstruction loss (its four terms summed, as G's loss has them before
-    `rec_weight`), the mean over the pictures, to set beside the same terms on the training batches
-    (a gap that grows is overfitting)."""
+    mirror image, `GModel.predict`), and `loss`, the reconstruction loss (its four terms summed, as
+    G's loss has them before `rec_weight`), the mean over the pictures, to set beside the same terms
+    on the training batches (a gap that grows is overfitting)."""
     g.eval()
     metrics, total, n = matte_metrics(device), 0.0, 0
     for photo, target in loader:  # its pass draws one seed from torch's stream, as every epoch's validation has
