@@ -66,13 +66,16 @@ def jitter_colours(photo: torch.Tensor, cutout: torch.Tensor, strength: float) -
     ColorJitter draws once per call, and its hue (through HSV) took 24 ms a picture on two cores, more
     than a training step's share; here the hue turns about the luma axis of YIQ, the whole batch at once."""
     b = photo.shape[0]
-    spread = lambda: 2 * torch.rand(b) - 1  # noqa: E731 (a draw per picture in [-1, 1))
-    turn, saturation, brightness = torch.pi * strength * spread(), 1 + strength * spread(), 1 + strength * spread()
-    chroma = torch.stack([turn.cos(), -turn.sin(), turn.sin(), turn.cos()], 1).view(b, 2, 2) * saturation.view(b, 1, 1)
+    hue, saturation, brightness = (strength * (2 * torch.rand(b) - 1) for _ in range(3))  # each in [-s, s)
+    turn = torch.pi * hue  # radians: `strength` / 2 of the wheel at most
+    chroma = torch.stack([turn.cos(), -turn.sin(), turn.sin(), turn.cos()], 1).view(b, 2, 2)
     yiq = torch.zeros(b, 3, 3)
-    yiq[:, 0, 0], yiq[:, 1:, 1:] = 1, chroma
-    matrix = (brightness.view(b, 1, 1) * torch.linalg.inv(_YIQ) @ yiq @ _YIQ).to(photo.dtype)
-    mix = lambda x: torch.einsum("bij,bjhw->bihw", matrix, x).clamp(0, 1)  # noqa: E731
+    yiq[:, 0, 0], yiq[:, 1:, 1:] = 1, chroma * (1 + saturation).view(b, 1, 1)
+    matrix = ((1 + brightness).view(b, 1, 1) * torch.linalg.inv(_YIQ) @ yiq @ _YIQ).to(photo.dtype)
+
+    def mix(rgb: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bij,bjhw->bihw", matrix, rgb).clamp(0, 1)
+
     return mix(photo), torch.cat([mix(cutout[:, :3]), cutout[:, 3:]], 1)
 
 
