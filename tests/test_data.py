@@ -1,12 +1,17 @@
+import os
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from bgremove_utils.data.augment import augment_batch, jitter_colours
+from bgremove_utils.data.check import inspect_data
 from bgremove_utils.data.dataset import PairedImageDataset, make_loaders
 from bgremove_utils.data.images import cutout_alpha
-from bgremove_utils.data.pairs import detect_folders, find_pairs
+from bgremove_utils.data.pairs import detect_folders, find_pairs, find_splits, hash_split, read_manifest
 from bgremove_utils.data.real import real_half, real_loader
 from bgremove_utils.errors import DataError
 from bgremove_utils.training.loop import train
@@ -389,3 +394,74 @@ def test_loaders_from_explicit_folders_with_the_seed_names(tmp_path):
         _rgba_cutout(no_bg / f"{i}.png")
     loaders = make_loaders(bg_path=bg, no_bg_path=no_bg, image_size=32, batch_size=4)
     assert sum(len(x.dataset) for x in loaders) == 10 and len(loaders.test.dataset) >= 1
+
+
+def _pairs(stems):
+    return [(Path(f"photos/{stem}.jpg"), Path(f"masks/{stem}.png")) for stem in stems]
+
+
+def _where(splits):
+    return {photo.stem: name for name, pairs in splits.items() for photo, _ in pairs}
+
+
+def test_adding_a_pair_moves_no_other_picture_between_splits(tmp_path):
+    stems = [f"photo_{i:03d}" for i in range(100)]
+    _folder_of_pairs(tmp_path, stems, size=(8, 8))
+    before = _where(find_splits(tmp_path))
+    _photo(tmp_path / "images" / "photo_new.jpg", size=(8, 8))
+    _square_mask(tmp_path / "masks" / "photo_new.png", size=8)
+    after = _where(find_splits(tmp_path))
+    assert len(after) == 101 and {stem: after[stem] for stem in stems} == before  # every picture where it was
+    counts = Counter(before.values())
+    assert 4 <= counts["val"] <= 18 and 4 <= counts["test"] <= 18  # about a tenth each
+    assert _where(hash_split(_pairs(reversed(stems)))) == before  # whatever the listing order
+
+
+def test_a_videos_frames_stay_together_in_one_split():
+    stems = [f"davis_{video}_{frame:05d}" for video in ("bear", "boat", "bus", "cows", "dog") for frame in range(8)]
+    stems += [f"portrait_{i}" for i in range(30)]
+    sequences = {stem: stem.rsplit("_", 1)[0] for stem in stems if stem.startswith("davis")}
+    where = _where(hash_split(_pairs(stems), sequences))
+    for video in ("bear", "boat", "bus", "cows", "dog"):
+        assert len({where[stem] for stem in stems if stem.startswith(f"davis_{video}_")}) == 1
+
+
+def test_a_small_folder_still_has_a_picture_in_val_and_in_test():
+    splits = hash_split(_pairs(["a", "b", "c"]))
+    assert [len(splits[name]) for name in ("train", "val", "test")] == [1, 1, 1]
+
+
+def _folder_of_pairs(root, stems, size=(40, 40)):
+    (root / "images").mkdir(parents=True), (root / "masks").mkdir()
+    for stem in stems:
+        _photo(root / "images" / f"{stem}.jpg", size=size)
+        _square_mask(root / "masks" / f"{stem}.png", size=size[0])
+
+
+def test_a_folders_manifest_csv_groups_its_videos_frames_when_training(tmp_path):
+    stems = [f"clip{c}_{f:02d}" for c in range(6) for f in range(4)]
+    _folder_of_pairs(tmp_path, stems)
+    rows = ["stem,sequence"] + [f"{stem},{stem[:5]}" for stem in stems]
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    where = _where(find_splits(tmp_path))
+    assert all(len({where[s] for s in stems if s.startswith(f"clip{c}")}) == 1 for c in range(6))
+
+
+def test_several_folders_joined_by_pathsep_are_one_data_set_each_split_as_alone(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _folder_of_pairs(first, [f"a{i}" for i in range(12)])
+    _folder_of_pairs(second, [f"b{i}" for i in range(12)])
+    both = find_splits(f"{first}{os.pathsep}{second}")
+    alone = [find_splits(first), find_splits(second)]
+    for name in ("train", "val", "test"):
+        assert both[name] == alone[0][name] + alone[1][name]
+    with pytest.raises(DataError, match="nowhere: no such folder"):
+        find_splits(f"{first}{os.pathsep}{tmp_path / 'nowhere'}")
+
+
+def test_a_folders_own_manifest_json_of_another_kind_is_not_taken_for_the_courses(tmp_path):
+    _folder_of_pairs(tmp_path, [f"p{i}" for i in range(10)])
+    (tmp_path / "manifest.json").write_text('{"name": "a downloaded data set", "files": 10}')
+    assert read_manifest(tmp_path) is None
+    assert sum(len(pairs) for pairs in find_splits(tmp_path).values()) == 10
+    assert "pairs to use" in str(inspect_data(tmp_path))

@@ -18,7 +18,7 @@ from ..errors import ImageError
 from ..paths import default_sample_dir, project_root
 from .images import decode_image
 from .masks import read_matte
-from .pairs import Pairing, detect_folders, match_pairs, read_manifest, split_pairs
+from .pairs import Pairing, detect_folders, match_pairs, read_manifest, read_sequences, split_pairs
 
 LISTED = 12  # files left out named one by one; the rest are counted
 
@@ -93,7 +93,8 @@ class DataReport:
     def _split_line(self) -> str:
         if self.splits is None:
             return "too few pairs to split (train, val and test need 3 at least)"
-        how = "the manifest's" if read_manifest(self.root) else "a seeded split, the same for every run"
+        how = "the manifest's" if read_manifest(self.root) else "by a hash of each name: a pair added moves no other"
+        how += "; a video's frames together" if read_sequences(self.root) else ""
         counts = [
             f"{name} {sum(self.reads[p].problem is None for p in pairs):,}" for name, pairs in self.splits.items()
         ]

@@ -1,11 +1,14 @@
 """Photo/cut-out pairs on disk: find the two folders (by a manifest's names or the usual ones), pair
 their files by stem (exactly, else without a mask suffix such as `_mask`), leave out a mask of
-another aspect ratio than its photo, and split the pairs into train/val/test by one rule, all
-without decoding a picture.
+another aspect ratio than its photo, and split the pairs into train/val/test by a hash of each
+pair's stem (or of its video's name), all without decoding a picture. Several folders, joined by
+`os.pathsep` ("data/real-train:data/real-objects"), are one data set: each split as it would be alone.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import os
 import unicodedata
@@ -23,8 +26,10 @@ from .masks import aspect_problem
 
 INPUT_DIR = "with_bg"  # the course's own folders of photos and of cut-outs, and its manifest
 TARGET_DIR = "no_bg"
-MANIFEST = "manifest.json"
-SPLIT_SEED = 0  # a data set without a manifest is split in this seeded order, whatever the training seed
+MANIFEST = "manifest.json"  # the course's sample: its arguments, files and split
+FRAMES = "manifest.csv"  # a folder's list of pairs; its `sequence` column groups a video's frames
+SPLIT_SEED = 0  # the seed of the sample's own split, written in its manifest
+SPLIT_BUCKETS = {"test": range(0, 10), "val": range(10, 20)}  # of a hash's 100 buckets; the rest train
 
 # Usual names of the two folders, compared lower-case with spaces and dashes as underscores.
 # fmt: off
@@ -48,16 +53,30 @@ EXACT = "exact stem"  # the first pairing rule, as `Pairing.rules` counts it
 
 
 def read_manifest(root: str | os.PathLike) -> dict | None:
-    """A folder's manifest (the sample's: arguments, file names, split), or None if there is none."""
+    """A folder's course manifest (the sample's: arguments, folder names, split), or None if there is
+    none. A `manifest.json` of another kind (many downloaded data sets have one) is not ours: None."""
     try:
-        return json.loads((Path(root) / MANIFEST).read_text())
+        manifest = json.loads((Path(root) / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
+    ours = isinstance(manifest, dict) and {"input_dir", "target_dir", "split"} <= manifest.keys()
+    return manifest if ours else None
+
+
+def read_sequences(root: str | os.PathLike) -> dict[str, str]:
+    """{stem: sequence} from a folder's `manifest.csv` where it has a `sequence` column (the course's
+    video frames): frames of one video are alike, so they are split together. Empty without one."""
+    try:
+        with open(Path(root) / FRAMES, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return {row["stem"]: row["sequence"] for row in rows if row.get("stem") and row.get("sequence")}
 
 
 def split(items: list, seed: int = SPLIT_SEED) -> dict[str, list]:
-    """The one split rule: `items` in a seeded random order, the first to train, then a tenth (at
-    least one) to val and as many to test. The sample's manifest is written with it."""
+    """The sample's split, written in its manifest when it is made: `items` in a seeded random order,
+    the first to train, then a tenth (at least one) to val and as many to test."""
     n_train = len(items) - 2 * max(1, round(len(items) / 10))
     order = [items[i] for i in np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))]
     n_val = (len(items) - n_train) // 2
@@ -193,14 +212,46 @@ def find_pairs(
     return pairing.pairs, [path for path, _ in pairing.left_out]
 
 
-def split_pairs(pairs: list[tuple[Path, Path]], root: Path | None, seed: int = SPLIT_SEED) -> dict[str, list]:
-    """train/val/test: the sample's manifest split when there is one, else `split` (the same for
-    every training run, so that no run trains on another's test pictures)."""
+def _bucket(key: str) -> int:
+    """A stable hash of `key` in 0..99: the same on every machine, whatever else is in the folder."""
+    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big") % 100
+
+
+def hash_split(pairs: list[tuple[Path, Path]], sequences: dict[str, str] | None = None) -> dict[str, list]:
+    """train/val/test by a hash of each pair's photo stem, or of its video (`sequences`: {stem:
+    sequence}), so that frames of one video stay in one split: about a tenth to val and a tenth to
+    test. A pair's split depends on its own name alone: a pair added to the folder moves no other
+    between splits, so a run resumed on a grown folder never trains on its test pictures. A small
+    folder whose val or test would be empty gives it the training group nearest to that bucket."""
+    sequences = sequences or {}
+    groups: dict[str, list] = {}
+    for pair in pairs:
+        groups.setdefault(sequences.get(pair[0].stem, pair[0].stem), []).append(pair)
+    where = {key: next((n for n, b in SPLIT_BUCKETS.items() if _bucket(key) in b), "train") for key in groups}
+    for name, buckets in SPLIT_BUCKETS.items():  # a small folder: the training group nearest the empty bucket
+        train = [key for key in groups if where[key] == "train"]
+        if name not in where.values() and len(train) > 1:
+            where[min(train, key=lambda key: (abs(_bucket(key) - buckets.start), key))] = name
+    return {
+        name: [pair for key in groups if where[key] == name for pair in groups[key]]
+        for name in ("train", "val", "test")
+    }
+
+
+def split_pairs(pairs: list[tuple[Path, Path]], root: Path | None) -> dict[str, list]:
+    """train/val/test: the sample's manifest split when there is one, else `hash_split` (grouping
+    a video's frames by the folder's `manifest.csv`): the same for every run, so that no run
+    trains on another's test pictures."""
     manifest = read_manifest(root) if root else None
     if manifest:
         where = {stem: name for name, stems in manifest["split"].items() for stem in stems}
         return {name: [p for p in pairs if where.get(p[1].stem) == name] for name in ("train", "val", "test")}
-    return split(list(pairs), seed)
+    return hash_split(list(pairs), read_sequences(root) if root else None)
+
+
+def data_roots(data_root: str | os.PathLike) -> list[Path]:
+    """The folders a `data_root` names: one, or several joined by `os.pathsep` (":" here, ";" on Windows)."""
+    return [Path(part) for part in str(data_root).split(os.pathsep) if part]
 
 
 def find_splits(
@@ -210,13 +261,18 @@ def find_splits(
     warn: bool = True,
 ) -> dict[str, list[tuple[Path, Path]]]:
     """The train/val/test pairs of `bg_path`/`no_bg_path`, or of the folders under `data_root`
-    (default: the course's sample), found and split without decoding a picture."""
-    if bg_path is None:
-        root = Path(data_root) if data_root is not None else default_sample_dir()
-        pairs, _ = find_pairs(root, warn=warn)
-    else:
+    (several joined by `os.pathsep`, each split as alone; default: the course's sample), found and
+    split without decoding a picture."""
+    if bg_path is not None:
         root = Path(data_root) if data_root is not None else Path(bg_path).parent
-        pairs, _ = find_pairs(bg_path, no_bg_path, warn=warn)
-    if len(pairs) < 3:
-        raise DataError(f"{bg_path or root}: found {len(pairs)} pair(s); at least 3 are needed (train, val, test).")
-    return split_pairs(pairs, root)
+        found = [(root, find_pairs(bg_path, no_bg_path, warn=warn)[0])]
+    else:
+        roots = data_roots(data_root) if data_root is not None else [default_sample_dir()]
+        found = [(root, find_pairs(root, warn=warn)[0]) for root in roots]
+    splits: dict[str, list] = {"train": [], "val": [], "test": []}
+    for root, pairs in found:
+        if len(pairs) < 3:
+            raise DataError(f"{bg_path or root}: found {len(pairs)} pair(s); at least 3 are needed (train, val, test).")
+        for name, part in split_pairs(pairs, root).items():
+            splits[name] += part
+    return splits
