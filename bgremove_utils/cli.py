@@ -19,6 +19,7 @@ from .data.dataset import make_loaders, new_photos_loader, split_loader
 from .data.download import download_kaggle
 from .data.pairs import read_manifest
 from .data.real import HALVES, real_loader
+from .data.real_download import download_real
 from .data.sample import make_sample
 from .errors import BgRemoveError
 from .evaluation.metrics import COLUMNS, evaluate, metrics_table
@@ -59,9 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="side of each picture in pixels (default: 256)")
     p.add_argument("--seed", type=int, help="seed of the drawing (default: 0)")
 
-    p = commands.add_parser("download", help="download the Kaggle data set (needs a Kaggle API token)")
-    p.add_argument("--dest", help="where to put it (default: data/kaggle)")
+    p = commands.add_parser(
+        "download",
+        help="download the course's real photographs (real) or the Kaggle data set (kaggle, needs an API token)",
+    )
+    p.add_argument(
+        "what",
+        nargs="?",
+        choices=["kaggle", "real"],
+        default="kaggle",
+        help="real: the portraits, fashion photos and horses the course may not ship, checked against their "
+        "checksums (about 1,550 pairs, 40 MB); kaggle (default): Kaggle's data set of cut-outs",
+    )
+    p.add_argument("--dest", help="where to put it (default: data/ for real, data/kaggle for kaggle)")
     p.add_argument("--force", action="store_true", help="download again even if it is there")
+    p.add_argument(
+        "--url",
+        help="real: where each source file is, a template of {repo}, {commit} and {path} (default: GitHub's raw files)",
+    )
 
     p = commands.add_parser(
         "check-data", help="what a folder of pairs holds, before training on it: pairs, left out and why, masks, split"
@@ -139,7 +155,13 @@ def _cmd_make_sample(args) -> None:
 
 
 def _cmd_download(args) -> None:
-    print(f"Kaggle data set in {download_kaggle(args.dest, force=args.force)}")
+    if args.what == "kaggle":
+        print(f"Kaggle data set in {download_kaggle(args.dest, force=args.force)}")
+        return
+    result = download_real(args.dest, **({"url": args.url} if args.url else {}), force=args.force)
+    print(result.summary())
+    if result.failed:
+        sys.exit(1)
 
 
 def _cmd_check_data(args) -> None:

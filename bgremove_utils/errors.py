@@ -36,3 +36,7 @@ class DivergenceError(BgRemoveError, RuntimeError):
 
 class KaggleError(BgRemoveError, RuntimeError):
     """The Kaggle download could not be done (credentials, network, partial download)."""
+
+
+class DownloadError(BgRemoveError, RuntimeError):
+    """The real photographs' download could not start (no network, a source that refuses)."""

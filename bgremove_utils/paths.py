@@ -35,6 +35,21 @@ def default_new_photos_dir() -> Path:
     return default_data_dir() / "new_photos"
 
 
+def default_real_train_dir() -> Path:
+    """The downloaded real pairs (portraits, fashion photos, horses): `download real` fills it."""
+    return default_data_dir() / "real-train"
+
+
+def default_real_objects_dir() -> Path:
+    """The shipped real pairs: DAVIS 2016 training frames of animals, vehicles and people in action."""
+    return default_data_dir() / "real-objects"
+
+
+def default_real_val_dir() -> Path:
+    """The real test photographs: the shipped DAVIS validation frames, and the downloaded ones."""
+    return default_data_dir() / "real-val"
+
+
 def default_kaggle_dir() -> Path:
     return default_data_dir() / "kaggle"
 
