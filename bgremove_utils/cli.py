@@ -12,12 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
+from torch.utils.data import DataLoader
 
 from .course.check import check_data
 from .course.viz import predict_and_compare
-from .data.dataset import make_loaders, new_photos_loader, split_loader
+from .data.course import GET_THE_REST, course_data_line, course_data_root, downloaded
+from .data.dataset import new_photos_loader, split_loader
 from .data.download import download_kaggle
-from .data.pairs import read_manifest
+from .data.pairs import data_roots, read_manifest
 from .data.real import HALVES, real_loader
 from .data.real_download import download_real
 from .data.sample import make_sample
@@ -25,8 +27,8 @@ from .errors import BgRemoveError
 from .evaluation.metrics import COLUMNS, evaluate, metrics_table
 from .export.inference import process_and_generate, process_folder
 from .models.checkpoint import load_checkpoint, load_generator, saved_config
-from .paths import default_checkpoint_dir, default_output_dir
-from .settings import BEST_CHECKPOINT, EVAL_BATCH, PROFILES, pick_profile, resolve_device, settings
+from .paths import default_checkpoint_dir, default_output_dir, default_real_val_dir
+from .settings import BEST_CHECKPOINT, PROFILES, pick_profile, resolve_device, settings
 from .training.distributed import is_main
 from .training.loop import train
 
@@ -104,14 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--real",
         metavar="DIR",
-        help="also score real photographs with their masks (an L mask or an RGBA cut-out per stem) in DIR",
+        help="the real photographs with their masks (an L mask or an RGBA cut-out per stem) to score "
+        "(default: the course's, data/real-val)",
     )
     p.add_argument(
         "--real-half",
         choices=HALVES,
-        default="report",
         help="which half of the real photographs, split by a hash of each stem: choose (compare settings on it), "
-        "report (only report it, never tune to it) or all",
+        "report (only report it, never tune to it) or all (default: report for the course's, all for --real DIR)",
     )
 
     p = commands.add_parser("predict", help="cut out one picture, or every picture of a folder, to RGBA PNG")
@@ -126,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "without the refinement at the photo's resolution (edges that follow the photo, decontaminated colours)",
     )
 
-    p = commands.add_parser("demo", help="the whole course end to end on the sample, in a few minutes")
+    p = commands.add_parser(
+        "demo", help="the whole course end to end on its real photographs: train, score, cut out, in minutes"
+    )
     add_setting_flags(p, ("profile", "epochs", "checkpoint_dir"))  # default profile: cpu (quick when $CI is set)
     p.add_argument("--out", help="where to put the results (default: outputs/demo)")
 
@@ -183,41 +187,35 @@ def _cmd_train(args) -> None:
 
 
 def _load_split(args):
-    """The checkpoint's generator and the loader of `args.split`: of the data it was trained on,
-    unless the arguments name other data."""
+    """The checkpoint's generator, the data it was trained on (unless the arguments name other
+    data) and the loader of that data's `args.split`."""
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir() / BEST_CHECKPOINT
     generator = load_generator(path, device=resolve_device(args.device or "auto"))
     data = saved_config(load_checkpoint(path), path).data
     if any(getattr(args, name) for name in DATA_SOURCE):
         data = replace(data, **{name: getattr(args, name) for name in DATA_SOURCE})
-    if not data.names_source():
-        data = replace(data, data_root=str(make_sample()))
-    return generator, split_loader(data, generator.config.image_size, args.split)
+    return generator, data, split_loader(data, generator.config.image_size, args.split)
+
+
+def scored_splits(size: int, data_root: str | None, split: tuple[str, DataLoader], real: str | None, half: str | None):
+    """What `evaluate` scores, by name: the `split` (name, loader) of the training pairs; `new_photos`
+    where those pairs include the drawn sample (a folder with the course's manifest); and the real
+    test photographs of `real` (default: the course's data/real-val, its report half; a folder of
+    one's own whole, unless `half` says): `real_report_half`, `real_all`..."""
+    splits = dict([split])
+    if data_root and any(read_manifest(root) for root in data_roots(data_root)):
+        splits["new_photos"] = new_photos_loader(size)
+    half = half or ("all" if real else "report")
+    name = "real_all" if half == "all" else f"real_{half}_half"
+    return splits | {name: real_loader(Path(real) if real else default_real_val_dir(), size, half)}
 
 
 def _cmd_evaluate(args) -> None:
-    generator, loader = _load_split(args)
+    generator, data, loader = _load_split(args)
     size = generator.config.image_size
-    splits = {args.split: loader, "new_photos": new_photos_loader(size)}
-    real = _real_folder(args.real)
-    if real is not None:
-        splits[f"real-{args.real_half}"] = real_loader(real, size, args.real_half)
+    splits = scored_splits(size, data.data_root, (args.split, loader), args.real, args.real_half)
     print(", ".join(f"{name}: {len(ld.dataset)} pictures" for name, ld in splits.items()) + f", at {size} px")
     print(metrics_table({name: evaluate(generator, ld) for name, ld in splits.items()}))
-
-
-REAL_HINT = (
-    "Real photographs are the test that counts: --real DIR scores a folder of photos with their masks "
-    "(your own, or a public matting or segmentation set with human-made masks, e.g. P3M-10k or AIM-500)."
-)
-
-
-def _real_folder(given: str | None) -> Path | None:
-    """The folder of real photographs to score (None or '': none, and one line says where to get some)."""
-    if given:
-        return Path(given)
-    print(REAL_HINT)
-    return None
 
 
 def _cmd_predict(args) -> None:
@@ -249,36 +247,37 @@ def _cmd_demo(args) -> None:
     out = Path(args.out) if args.out else default_output_dir() / "demo"
     ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else default_checkpoint_dir()
     start = time.perf_counter()
-    sample = make_sample()
-    print(f"1/4 sample data in {sample}")
+    data_root = course_data_root()
+    print(f"1/4 {course_data_line()}")
     print(f"2/4 training, profile '{profile}'")
-    history = train(profile=profile, checkpoint_dir=str(ckpt), **({"epochs": args.epochs} if args.epochs else {}))
+    epochs = {"epochs": args.epochs} if args.epochs else {}
+    history = train(profile=profile, checkpoint_dir=str(ckpt), data_root=data_root, **epochs)
     generator = load_generator(ckpt / BEST_CHECKPOINT)
     size = generator.config.image_size
-    loaders = make_loaders(sample, size, batch_size=EVAL_BATCH, augment=False)
-    results = {"test": evaluate(generator, loaders.test), "new_photos": evaluate(generator, new_photos_loader(size))}
-    print(
-        f"3/4 the test split ({len(loaders.test.dataset)} pictures) and the new-photos split "
-        "(the same kind of drawn shapes, on photos training never saw):"
-    )
+    splits = scored_splits(size, data_root, ("test", split_loader(data_root, size, "test")), None, None)
+    real = splits["real_report_half"]
+    print(f"3/4 scores beside a colour threshold; the real photographs ({len(real.dataset)}) were never trained on:")
+    results = {name: evaluate(generator, loader) for name, loader in splits.items()}
     print(metrics_table(results))
     cutouts = out / "cutouts"
-    for photo, _ in loaders.test.dataset.pairs:
+    for photo, _ in real.dataset.pairs:
         process_and_generate(photo, cutouts / f"{photo.stem}.png", generator)
-    figure = predict_and_compare(loaders.test, n_images=5, generator=generator, seed=0)
+    figure = predict_and_compare(real, n_images=5, generator=generator, seed=0)
     out.mkdir(parents=True, exist_ok=True)
     figure.savefig(out / "predict_and_compare.png", dpi=80)
     (out / "metrics.json").write_text(json.dumps({"profile": profile, "epochs": len(history), **results}, indent=1))
-    print(f"4/4 cut-outs of the test photos in {cutouts}")
+    print(f"4/4 cut-outs of the real test photographs in {cutouts}")
     print(f"\nDone in {time.perf_counter() - start:.0f} s. Where everything is:")
     for label, path in (
         ("checkpoints", ckpt),
         ("sample predictions while training", ckpt / "samples"),
-        ("test cut-outs (RGBA PNG)", cutouts),
+        ("cut-outs of real photos (RGBA PNG)", cutouts),
         ("comparison figure", out / "predict_and_compare.png"),
-        ("test metrics", out / "metrics.json"),
+        ("metrics", out / "metrics.json"),
     ):
         print(f"  {label:34s} {path}")
+    if not downloaded():
+        print(f"\nThe rest of the course's real photographs (portraits, fashion photos, horses): {GET_THE_REST}")
 
 
 COMMANDS = {

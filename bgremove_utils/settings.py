@@ -59,7 +59,12 @@ class DConfig:
 class DataConfig:
     """Where the pairs are and how they are served: what `make_loaders` takes, whole."""
 
-    data_root: str | None = setting(None, "folder holding the photo and cut-out folders (default: the course's sample)")
+    data_root: str | None = setting(
+        None,
+        "folder holding the photo and cut-out folders, or several joined by ':' (';' on Windows); default: the "
+        "course's real pairs (data/real-train with data/real-objects; without the download, data/real-objects "
+        "with the drawn sample)",
+    )
     bg_path: str | None = setting(None, "folder of photos (with background); use with --no-bg-path")
     no_bg_path: str | None = setting(None, "folder of cut-outs (no background), same file stems as --bg-path")
     batch_size: int = setting(32, "pictures per step (per process under torchrun)", positive=True)
@@ -89,7 +94,7 @@ class DataConfig:
     )
 
     def names_source(self) -> bool:
-        """Whether it names a folder of pairs; if not, the pairs are the course's sample."""
+        """Whether it names a folder of pairs; if not, the pairs are the course's own (data/course.py)."""
         return self.data_root is not None or self.bg_path is not None
 
 
@@ -250,7 +255,7 @@ def _replace(config: TrainConfig, flat: dict) -> TrainConfig:
 def with_settings(config: TrainConfig, **overrides) -> TrainConfig:
     """`config` with any setting replaced by its own name, checked before any data is loaded:
     `with_settings(config, epochs=50, depth=3, batch_size=8)`. A value given is the value used,
-    None too (`data_root=None`: the course's sample; `unlabelled=None`: none); a setting not
+    None too (`data_root=None`: the course's own pairs; `unlabelled=None`: none); a setting not
     named keeps the config's value."""
     config = _replace(config, overrides)
     validate(config)

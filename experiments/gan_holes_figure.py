@@ -22,6 +22,7 @@ from real_pairs import real_loaders  # noqa: E402
 
 from bgremove_utils.evaluation.metrics import hole_count, predict_alpha  # noqa: E402
 from bgremove_utils.models.checkpoint import load_generator  # noqa: E402
+from bgremove_utils.paths import default_real_val_dir
 
 
 @torch.no_grad()
@@ -40,7 +41,9 @@ def main() -> None:
     parser.add_argument("--a", nargs="+", required=True, help="the first setting's models, one a seed")
     parser.add_argument("--b", nargs="+", required=True, help="the second setting's models")
     parser.add_argument("--labels", nargs=2, required=True)
-    parser.add_argument("--real", default="../shared/real-val")
+    parser.add_argument(
+        "--real", default=str(default_real_val_dir()), help="real test photographs (default: data/real-val)"
+    )
     parser.add_argument("--half", default="report", choices=("choose", "report"))
     parser.add_argument("-n", type=int, default=4, help="how many photographs")
     parser.add_argument("--out", default="docs/images/gan_holes.png")

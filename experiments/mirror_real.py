@@ -2,7 +2,7 @@
 image's (`GModel.predict`'s `mirror`, the package's default): the measurements behind
 docs/real-photos.md's mirror table. Each (checkpoint, mirror) is an entry of the JSON file.
 
-    python experiments/mirror_real.py /tmp/models/adv10_z_0.pt /tmp/models/adv10_z_1.pt --real ../shared/real-val
+    python experiments/mirror_real.py /tmp/models/adv10_z_0.pt /tmp/models/adv10_z_1.pt
 
 Scores per half of the folder (data/real.py) and per source, as experiments/real_pairs.py's.
 """
@@ -17,6 +17,7 @@ from real_pairs import KEYS, Unmirrored, real_loaders  # experiments/, beside th
 
 from bgremove_utils.evaluation.metrics import evaluate
 from bgremove_utils.models.checkpoint import load_generator
+from bgremove_utils.paths import default_real_val_dir
 
 
 def score(checkpoint: Path, real_root: str, mirror: bool) -> dict:
@@ -32,7 +33,9 @@ def score(checkpoint: Path, real_root: str, mirror: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--real", default="../shared/real-val")
+    parser.add_argument(
+        "--real", default=str(default_real_val_dir()), help="real test photographs (default: data/real-val)"
+    )
     parser.add_argument("--out", default="docs/results/mirror_real.json")
     args = parser.parse_args()
     out = Path(args.out)

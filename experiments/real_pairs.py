@@ -2,7 +2,7 @@
 the measurements behind docs/real-photos.md. Each run is one (name, seed) entry of the JSON file,
 rewritten after every run, so a long series can stop and carry on.
 
-    python experiments/real_pairs.py --name real --seeds 0 1 2 -- data_root=../shared/real-train
+    python experiments/real_pairs.py --name real --seeds 0 1 2 -- data_root=data/real-train:data/real-objects
 
 Settings after `--` are training settings by name (`image_size=96`, `adv_weight=0`, `unlabelled=`); each entry
 records them (the runs without zoom-out: `zoom_out=1.0`).
@@ -31,6 +31,7 @@ from bgremove_utils.data.real import real_half
 from bgremove_utils.data.sample import make_sample
 from bgremove_utils.evaluation.metrics import evaluate
 from bgremove_utils.models.checkpoint import load_checkpoint, load_generator, saved_config
+from bgremove_utils.paths import default_real_val_dir
 from bgremove_utils.settings import EVAL_BATCH
 from bgremove_utils.training.loop import train
 
@@ -100,7 +101,9 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="docs/results/real_pairs.json")
-    parser.add_argument("--real", default="../shared/real-val")
+    parser.add_argument(
+        "--real", default=str(default_real_val_dir()), help="real test photographs (default: data/real-val)"
+    )
     parser.add_argument("--profile", default="cpu")
     parser.add_argument(
         "--pretrain-steps",

@@ -2,7 +2,7 @@
 upsampled bilinearly, against the human-made mask: the measurements behind docs/export.md's real
 photographs table. Each (checkpoint, export) is an entry of the JSON file, rewritten after each.
 
-    python experiments/refine_real.py /tmp/models/real_0.pt /tmp/models/real_1.pt --real ../shared/real-val
+    python experiments/refine_real.py /tmp/models/real_0.pt /tmp/models/real_1.pt
 
 Scores per half of the folder (data/real.py) and per source (the stem's prefix), pooled IoU of
 alpha >= 0.5 and the per-picture SAD and Grad, as `evaluate` computes them, at the photo's size.
@@ -24,6 +24,7 @@ from bgremove_utils.data.pairs import find_pairs
 from bgremove_utils.evaluation.metrics import gradient_error, sad_error
 from bgremove_utils.export.inference import predict_matte
 from bgremove_utils.models.checkpoint import load_generator
+from bgremove_utils.paths import default_real_val_dir
 
 
 def score(checkpoint: Path, real_root: str, refine: bool) -> dict:
@@ -60,7 +61,9 @@ def score(checkpoint: Path, real_root: str, refine: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--real", default="../shared/real-val")
+    parser.add_argument(
+        "--real", default=str(default_real_val_dir()), help="real test photographs (default: data/real-val)"
+    )
     parser.add_argument("--out", default="docs/results/refine_real.json")
     args = parser.parse_args()
     out = Path(args.out)

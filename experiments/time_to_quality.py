@@ -2,7 +2,7 @@
 alone: the measurements behind docs/performance.md's warm-up table. Each (setting, seed) run is an
 entry of the JSON file, rewritten after every run.
 
-    python experiments/time_to_quality.py --data-root ../shared/real-train --warmup 0.05 0.15 --seeds 0 1 2 --zoom-out 1
+    python experiments/time_to_quality.py --data-root data/real-train --warmup 0.05 0.15 --seeds 0 1 2 --zoom-out 1
 
 (the page's runs were made without zoom-out, `--zoom-out 1`; left out, the profile's own).
 

@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import shutil
@@ -6,6 +7,9 @@ import sys
 
 import numpy as np
 from PIL import Image
+
+from bgremove_utils.data.real import real_half
+from bgremove_utils.paths import project_root
 
 
 def _cli(*args, cwd=None, env=None):
@@ -19,18 +23,41 @@ def _cli(*args, cwd=None, env=None):
     )
 
 
-def test_demo_runs_the_course_end_to_end_and_says_where_everything_is(tmp_path, sample_root):
+def _offline_course(home):
+    """A clone's data folder as a learner has it offline: the shipped real folders, no download."""
+    for name in ("real-objects", "real-val", "real-train"):
+        (home / "data" / name).mkdir(parents=True)
+        for item in (project_root() / "data" / name).iterdir():
+            if item.name in ("inputs", "targets") and name != "real-train":
+                (home / "data" / name / item.name).mkdir()
+                for picture in item.iterdir():
+                    if picture.stem in _shipped(name):
+                        (home / "data" / name / item.name / picture.name).symlink_to(picture)
+            elif item.is_file():
+                shutil.copy(item, home / "data" / name / item.name)
+
+
+def _shipped(name: str) -> set[str]:
+    with open(project_root() / "data" / name / "manifest.csv", newline="") as handle:
+        return {row["stem"] for row in csv.DictReader(handle) if row["shipped"] == "yes"}
+
+
+def test_demo_trains_on_the_shipped_real_pairs_scores_and_cuts_out_real_photographs(tmp_path, sample_root):
+    _offline_course(tmp_path)
     shutil.copytree(sample_root, tmp_path / "data" / "sample")  # made already: the demo finds it and goes on
-    result = _cli("demo", "--profile", "quick", "--epochs", "2", env={"BGREMOVE_HOME": str(tmp_path)})
+    result = _cli("demo", "--profile", "quick", "--epochs", "1", env={"BGREMOVE_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
+    assert "shipped real video frames and the drawn sample" in result.stdout
+    assert "python -m bgremove_utils download real" in result.stdout  # how to get the rest
     demo = tmp_path / "outputs" / "demo"
     cutouts = sorted((demo / "cutouts").glob("*.png"))
-    assert len(cutouts) == 60  # every test photo
+    report = [stem for stem in _shipped("real-val") if real_half(stem) == "report"]
+    assert sorted(path.stem for path in cutouts) == sorted(report)  # every real test photograph of the report half
     first = Image.open(cutouts[0])
-    assert first.mode == "RGBA" and first.size == (256, 256)
+    assert first.mode == "RGBA" and first.size == (400, 225)  # at the photograph's own size
     metrics = json.loads((demo / "metrics.json").read_text())
-    assert {"model", "baseline"} <= set(metrics["test"]) and {"model", "baseline"} <= set(metrics["new_photos"])
-    assert 0 <= metrics["test"]["model"]["iou"] <= 1 and 0 <= metrics["new_photos"]["model"]["sad"]
+    assert {"model", "baseline"} <= set(metrics["real_report_half"]) and {"model", "baseline"} <= set(metrics["test"])
+    assert 0 <= metrics["real_report_half"]["model"]["iou"] <= 1 and 0 <= metrics["new_photos"]["model"]["sad"]
     assert (demo / "predict_and_compare.png").stat().st_size > 10_000
     assert (tmp_path / "checkpoints" / "best.pt").is_file()
     for path in (demo / "cutouts", demo / "predict_and_compare.png", tmp_path / "checkpoints"):
@@ -44,11 +71,12 @@ def _table_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
     return {tuple(line.split()[:2]): line.split()[2:] for line in lines[start:] if line.strip()}
 
 
-def test_evaluate_prints_the_model_beside_the_baseline_on_the_test_and_new_photos_splits(quick_run, sample_root):
-    result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", "")
+def test_evaluate_prints_the_model_beside_the_baseline_on_its_splits_and_the_real_photographs(quick_run, sample_root):
+    result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root)
     assert result.returncode == 0, result.stderr
     rows = _table_rows(result.stdout)
-    assert set(rows) == {("test", "model"), ("test", "baseline"), ("new_photos", "model"), ("new_photos", "baseline")}
+    splits = ("test", "new_photos", "real_report_half")  # the real ones: the course's, its report half
+    assert set(rows) == {(split, who) for split in splits for who in ("model", "baseline")}
     assert float(rows["test", "model"][0]) > float(rows["test", "baseline"][0])  # IoU, the first number
     assert all(len(values) == 8 for values in rows.values())  # IoU, MAE, PSNR, SAD, MSE, Grad, Conn, Holes
 
@@ -64,11 +92,11 @@ def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_tab
         mask[10:40, 20:50] = 255
         Image.fromarray(mask, "L").save(tmp_path / "targets" / f"photo_{i}.png")
     args = ("--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", tmp_path)
-    result = _cli("evaluate", *args, "--real-half", "all")
+    result = _cli("evaluate", *args)  # a folder of one's own: all of it, unless a half is asked for
     assert result.returncode == 0, result.stderr
     rows = _table_rows(result.stdout)
-    assert {("real-all", "model"), ("real-all", "baseline"), ("test", "model")} <= set(rows)
-    assert "real-all: 4 pictures" in result.stdout
+    assert {("real_all", "model"), ("real_all", "baseline"), ("test", "model")} <= set(rows)
+    assert "real_all: 4 pictures" in result.stdout
 
 
 def test_predict_cuts_out_a_file(quick_run, tmp_path):
@@ -110,4 +138,4 @@ def test_evaluate_scores_every_picture_of_a_folder_smaller_than_a_batch_once(tmp
     result = _cli("evaluate", "--checkpoint", tmp_path / "g.pt", "--data-root", tmp_path / "pairs", "--split", "train")
     assert result.returncode == 0, result.stderr
     assert f"train: {n_train} pictures" in result.stdout  # each once: none dropped, no training batch needed
-    assert "--real DIR scores a folder of photos with their masks" in result.stdout  # where real photographs come from
+    assert "new_photos" not in result.stdout and "real_report_half" in result.stdout  # not trained on the sample

@@ -39,16 +39,36 @@ def _hwc(image: np.ndarray | torch.Tensor) -> np.ndarray:
     return array.transpose(1, 2, 0) if array.ndim == 3 and array.shape[0] in (3, 4) else array
 
 
-def _collect(dataset, n_images: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _collect(dataset, n_images: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """`n_images` (photo, target) items drawn at random from a data set, stacked; all of them, in
-    their order, when it has no more (a chosen few, such as the worst, stay in the order chosen)."""
+    their order, when it has no more (a chosen few, such as the worst, stay in the order chosen);
+    and each photo's height / width as it was taken (`_aspect`)."""
     rng = np.random.default_rng(seed)
     if n_images >= len(dataset):
         picks = np.arange(len(dataset))
     else:
         picks = rng.choice(len(dataset), size=n_images, replace=False)
     items = [dataset[int(i)] for i in picks]
-    return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+    aspects = [_aspect(dataset, int(i)) for i in picks]
+    return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items]), aspects
+
+
+def _rows(aspects: list[float], columns: int):
+    """A figure of one row of `columns` panels a picture, each row as tall as its photo's shape asks."""
+    heights = [2.5 * aspect for aspect in aspects]
+    size = (2.5 * columns, sum(heights) + 0.35 * len(aspects))  # a title's room above each row
+    return plt.subplots(len(aspects), columns, figsize=size, squeeze=False, gridspec_kw={"height_ratios": heights})
+
+
+def _aspect(dataset, index: int) -> float:
+    """The height / width of an item's photo file (read from its header): the networks see every
+    picture squashed into a square, and a figure draws it back at the photo's own shape. 1 for
+    items that are not files (a batch drawn in memory)."""
+    pairs = getattr(dataset, "pairs", None)
+    if not pairs:
+        return 1.0
+    with Image.open(pairs[index][0]) as photo:
+        return photo.height / photo.width
 
 
 def predict_and_compare(test_loader, n_images: int = 5, generator=None, seed: int | None = None, device=None):
@@ -57,18 +77,18 @@ def predict_and_compare(test_loader, n_images: int = 5, generator=None, seed: in
     (or pass `seed` for the same ones). `generator`: a GModel or checkpoint path (default: the
     course's best checkpoint)."""
     model = get_generator(generator, device)
-    photo, target = _collect(test_loader.dataset, n_images, seed)
+    photo, target, aspects = _collect(test_loader.dataset, n_images, seed)
     alpha = predict_alpha(model, photo.to(next(model.parameters()).device)).cpu()
     ious, maes = per_image_iou_mae(alpha, target[:, 3:])
-    fig, axes = plt.subplots(len(photo), 3, figsize=(7.5, 2.5 * len(photo)), squeeze=False)
-    for row, (x, y, a, iou, mae) in enumerate(zip(photo, target, alpha, ious, maes)):
+    fig, axes = _rows(aspects, 3)
+    for row, (x, y, a, iou, mae, aspect) in enumerate(zip(photo, target, alpha, ious, maes, aspects)):
         panels = [
             (_hwc(x), "input"),
             (over_checkerboard(x, a), f"prediction  IoU {iou:.2f}  MAE {mae:.3f}"),
             (over_checkerboard(y[:3], y[3]), "ground truth"),
         ]
         for ax, (image, title) in zip(axes[row], panels):
-            ax.imshow(np.clip(image, 0, 1))
+            ax.imshow(np.clip(image, 0, 1), aspect=aspect)  # the photo's own shape, not the model's square
             ax.set_title(title, fontsize=9)
             ax.axis("off")
     fig.tight_layout()
@@ -78,17 +98,17 @@ def predict_and_compare(test_loader, n_images: int = 5, generator=None, seed: in
 def show_pairs(dataset, n_images: int = 4, seed: int | None = 0, baseline: bool = False):
     """Photo | cut-out over a checkerboard | alpha matte (| the colour-threshold baseline's matte)
     for a few items of a PairedImageDataset."""
-    photo, target = _collect(dataset, n_images, seed)
+    photo, target, aspects = _collect(dataset, n_images, seed)
     columns = 4 if baseline else 3
-    fig, axes = plt.subplots(len(photo), columns, figsize=(2.5 * columns, 2.5 * len(photo)), squeeze=False)
+    fig, axes = _rows(aspects, columns)
     guesses = baseline_alpha(photo) if baseline else None
-    for row, (x, y) in enumerate(zip(photo, target)):
+    for row, (x, y, aspect) in enumerate(zip(photo, target, aspects)):
         panels = [(_hwc(x), "photo"), (over_checkerboard(y[:3], y[3]), "cut-out"), (y[3].numpy(), "alpha matte")]
         if baseline:
             iou = per_image_iou_mae(guesses[row : row + 1], y[None, 3:])[0][0]
             panels.append((guesses[row, 0].numpy(), f"colour threshold, IoU {iou:.2f}"))
         for ax, (image, title) in zip(axes[row], panels):
-            ax.imshow(np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+            ax.imshow(np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, aspect=aspect)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
     fig.tight_layout()

@@ -17,13 +17,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import ConfigError, DataError, ImageError
-from ..paths import default_sample_dir
 from ..settings import EVAL_BATCH, DataConfig, GConfig
 from .augment import augment_pairs
 from .backgrounds import Backgrounds, paste
+from .course import course_data_root
 from .images import open_image
 from .masks import read_matte
-from .pairs import find_splits, read_manifest
+from .pairs import find_splits
 from .photos import load_photos
 from .sample import make_new_photos
 
@@ -117,6 +117,15 @@ class PairedImageDataset(Dataset):
         return list(zip(photo, cutout))
 
 
+def _named(data: DataConfig | str | os.PathLike | None, **fields) -> DataConfig:
+    """`data` as a DataConfig that names its pairs: a folder (or several joined by os.pathsep) as its
+    `data_root`; none named: the course's own pairs (`course.course_data_root`)."""
+    if not isinstance(data, DataConfig):
+        data = DataConfig(data_root=None if data is None else str(data))
+    data = replace(data, **fields)
+    return data if data.names_source() else replace(data, data_root=course_data_root())
+
+
 class Loaders(NamedTuple):
     train: DataLoader
     val: DataLoader
@@ -127,20 +136,13 @@ def make_loaders(
     data: DataConfig | str | os.PathLike | None = None, image_size: int = GConfig.image_size, **fields
 ) -> Loaders:
     """train/val/test DataLoaders of pictures of `image_size` over the pairs `data` names: a
-    DataConfig, or a folder as its `data_root` (default: the course's sample, which `make_sample`
-    makes); `fields` replace the config's (`make_loaders(root, 128, augment=False)`). Only the
-    train loader shuffles (with a generator of its own, which `train` seeds with the run's seed)
-    and augments; `test` is what
-    `predict_and_compare` takes. A batch larger than the training pairs is refused before any
-    picture is decoded."""
-    if not isinstance(data, DataConfig):
-        data = DataConfig(data_root=None if data is None else str(data))
-    data = replace(data, **fields)
-    where = data.bg_path or data.data_root or default_sample_dir()
-    if not data.names_source() and read_manifest(where) is None:
-        raise DataError(
-            f"{where}: no sample there yet; make it first: make_sample() (python -m bgremove_utils make-sample)."
-        )
+    DataConfig, or a folder (several joined by os.pathsep) as its `data_root` (default: the course's
+    real pairs, `course.course_data_root`); `fields` replace the config's (`make_loaders(root, 128,
+    augment=False)`). Only the train loader shuffles (with a generator of its own, which `train`
+    seeds with the run's seed) and augments; `test` is what `predict_and_compare` takes. A batch
+    larger than the training pairs is refused before any picture is decoded."""
+    data = _named(data, **fields)
+    where = data.bg_path or data.data_root
     splits = find_splits(data.data_root, data.bg_path, data.no_bg_path)
     n_train = len(splits["train"])
     if n_train == 0:
@@ -191,8 +193,7 @@ def split_loader(
     """The pictures of one split ("train", "val" or "test") of the pairs `data` names (as in
     `make_loaders`), each once, in order and as stored (no augmentation, no pasting): what
     `evaluate` scores. No training batch is built, so a folder smaller than one is scored too."""
-    if not isinstance(data, DataConfig):
-        data = DataConfig(data_root=None if data is None else str(data))
+    data = _named(data)
     pairs = find_splits(data.data_root, data.bg_path, data.no_bg_path)[split]
     return DataLoader(PairedImageDataset(pairs, image_size, keep_empty=True), batch_size=batch_size, shuffle=False)
 

@@ -201,12 +201,13 @@ COLUMNS += (("MSE", "mse", ".4f"), ("Grad", "grad", ".2f"), ("Conn", "conn", ".1
 def metrics_table(results: dict[str, dict]) -> str:
     """`evaluate`'s results of each split ({"test": ..., "new_photos": ...}) as one plain-text table:
     a row for the model and one for the baseline of each split, IoU the first number of a row."""
-    header = f"{'':22s}" + "".join(f"{title:>8s}" for title, _, _ in COLUMNS)
+    width = max(12, *(len(split) + 1 for split in results))  # the split's name, then who: model or baseline
+    header = " " * (width + 10) + "".join(f"{title:>8s}" for title, _, _ in COLUMNS)
     lines = [header + "  (IoU: the split's pixels pooled; SAD, Grad, Conn: sums over a picture, mean over pictures;"]
     lines[0] += " Holes: mean |pred - true|)"
     for split, rows in results.items():
         for who, m in rows.items():
-            lines.append(f"{split:12s}{who:10s}" + "".join(f"{m[key]:8{fmt}}" for _, key, fmt in COLUMNS))
+            lines.append(f"{split:{width}s}{who:10s}" + "".join(f"{m[key]:8{fmt}}" for _, key, fmt in COLUMNS))
     return "\n".join(lines)
 
 

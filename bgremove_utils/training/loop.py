@@ -18,8 +18,8 @@ from torch.optim.lr_scheduler import OneCycleLR
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from ..data.course import course_data_root
 from ..data.dataset import Loaders, make_loaders
-from ..data.sample import make_sample
 from ..errors import CheckpointError, DivergenceError
 from ..evaluation.metrics import composite, matte_metrics
 from ..files import atomic_write, write_problem
@@ -125,8 +125,9 @@ def train(
         gan = GAN.build(config, proc.device)
         if loaders is None:
             with distributed.quiet_unless_main():
-                data = config.data if config.data.names_source() else replace(config.data, data_root=_sample(proc))
+                data = config.data if config.data.names_source() else replace(config.data, data_root=_course(proc))
                 loaders = make_loaders(data, config.g.image_size)
+            config = replace(config, data=data)  # the checkpoints say what it trained on
         fixed = [t[:6].to(proc.device) for t in next(iter(loaders.val))]  # the sample pictures, each time the same
         loaders = proc.shard(loaders, config.seed)
         config = replace(config, epochs=config.planned_epochs(len(loaders.train)))  # from steps unless given
@@ -184,13 +185,14 @@ def train(
         return history
 
 
-def _sample(proc: Process) -> str:
-    """The course's sample, made first if missing: by rank 0 alone under torchrun, while the other
-    processes wait, then found complete by them (several writers of one file would clash)."""
+def _course(proc: Process) -> str:
+    """The course's pairs (`course_data_root`), its sample made first where it needs it: by rank 0
+    alone under torchrun, while the other processes wait, then found complete by them (several
+    writers of one file would clash)."""
     if proc.is_main:
-        make_sample()
+        course_data_root()
     proc.barrier()
-    return str(make_sample())
+    return course_data_root()
 
 
 def summary_line(history: list[dict], profile: str, device: str) -> str:

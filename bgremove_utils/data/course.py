@@ -1,0 +1,48 @@
+"""The course's own data: the real pairs it trains on by default and the real test photographs it
+scores on, whichever of them are here (the shipped ones always; the downloaded ones after
+`python -m bgremove_utils download real`), and one line that says which.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..paths import default_real_objects_dir, default_real_train_dir
+from .real_download import in_place, read_catalogue
+from .sample import make_sample
+
+GET_THE_REST = "python -m bgremove_utils download real"
+
+
+def downloaded(folder: Path | None = None) -> bool:
+    """Whether every pair of the downloaded real folder (default: data/real-train) is in place and
+    checked against its manifest: the portraits, fashion photos and horses."""
+    folder = folder or default_real_train_dir()
+    rows = read_catalogue(folder) if (folder / "manifest.csv").is_file() else []
+    return bool(rows) and all(in_place(folder, row) for row in rows)
+
+
+def course_data_root() -> str:
+    """The pairs the course trains on when no folder is named, as one `data_root`: the downloaded
+    real pairs with the shipped video frames; without the download, the video frames with the
+    course's drawn sample (made first if missing), which scored higher on real photographs than
+    either alone (docs/real-photos.md)."""
+    if downloaded():
+        folders = [default_real_train_dir(), default_real_objects_dir()]
+    else:
+        folders = [default_real_objects_dir(), make_sample()]
+    return os.pathsep.join(str(folder) for folder in folders)
+
+
+def course_data_line() -> str:
+    """What the course trains and scores on here, and how to get the rest: one line for a learner."""
+    if downloaded():
+        return (
+            "Training on the course's real pairs (portraits, fashion photos, horses and video frames); "
+            "scoring on all its real test photographs."
+        )
+    return (
+        "Training on the shipped real video frames and the drawn sample; scoring on the shipped real test "
+        f"frames. For the portraits, fashion photos and horses too (academic and teaching use): {GET_THE_REST}"
+    )
