@@ -12,11 +12,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import Subset
 
 from ..data.images import open_image
 from ..data.photos import PHOTOS, load_photos
 from ..data.stats import AlphaStats
-from ..evaluation.metrics import baseline_alpha, gradient_error, per_image_iou_mae, predict_alpha, sad_error
+from ..evaluation.metrics import (
+    baseline_alpha,
+    gradient_error,
+    hole_error,
+    per_image_iou_mae,
+    predict_alpha,
+    sad_error,
+)
 from ..export.inference import cut_out, get_generator
 
 
@@ -64,6 +72,8 @@ def _aspect(dataset, index: int) -> float:
     """The height / width of an item's photo file (read from its header): the networks see every
     picture squashed into a square, and a figure draws it back at the photo's own shape. 1 for
     items that are not files (a batch drawn in memory)."""
+    if isinstance(dataset, Subset):  # a chosen few of a data set: the item it stands for
+        return _aspect(dataset.dataset, int(dataset.indices[index]))
     pairs = getattr(dataset, "pairs", None)
     if not pairs:
         return 1.0
@@ -311,5 +321,37 @@ def compare_exports(image: Image.Image, generator, box: tuple[int, int, int, int
             ax.imshow(np.clip(picture, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(title, fontsize=9)
             ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def explain_iou_and_holes(size: int = 96):
+    """Two of the course's measures, drawn: IoU, the overlap of a predicted object with the true
+    one over their union (green: both; red: predicted only; blue: true only), and Holes, a region
+    of background wholly inside a predicted object, which the true object has not (counted whole,
+    however few its pixels: |holes(prediction) - holes(truth)|)."""
+    yy, xx = np.mgrid[:size, :size] / size
+    true = ((xx - 0.45) / 0.3) ** 2 + ((yy - 0.5) / 0.38) ** 2 < 1
+    pred = ((xx - 0.55) / 0.3) ** 2 + ((yy - 0.5) / 0.34) ** 2 < 1
+    holed = true & ~(((xx - 0.4) ** 2 + (yy - 0.4) ** 2 < 0.006) | ((xx - 0.55) ** 2 + (yy - 0.65) ** 2 < 0.003))
+    to_alpha = lambda mask: torch.from_numpy(mask.astype(np.float32))[None, None]
+    iou = (true & pred).sum() / (true | pred).sum()
+    holes = hole_error(to_alpha(holed), to_alpha(true)).item()
+    overlap = np.ones((size, size, 3), np.float32)
+    overlap[true & pred], overlap[pred & ~true], overlap[true & ~pred] = (
+        (0.3, 0.7, 0.3),
+        (0.9, 0.3, 0.3),
+        (0.3, 0.4, 0.9),
+    )
+    panels = [
+        (overlap, f"IoU = both / either = {iou:.2f}"),
+        (true, "true object: no hole"),
+        (holed, f"predicted: Holes = |{holes:.0f} - 0| = {holes:.0f}"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
+    for ax, (image, title) in zip(axes, panels):
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
     fig.tight_layout()
     return fig

@@ -6,10 +6,11 @@ scores on, whichever of them are here (the shipped ones always; the downloaded o
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 from ..paths import default_real_objects_dir, default_real_train_dir
-from .real_download import in_place, read_catalogue
+from .real_download import CATALOGUE, in_place, read_catalogue
 from .sample import make_sample
 
 GET_THE_REST = "python -m bgremove_utils download real"
@@ -46,3 +47,19 @@ def course_data_line() -> str:
         "Training on the shipped real video frames and the drawn sample; scoring on the shipped real test "
         f"frames. For the portraits, fashion photos and horses too (academic and teaching use): {GET_THE_REST}"
     )
+
+
+def shareable(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """The pairs whose photographs may be shown in what the course publishes (its notebooks are
+    stored with their figures): all but those a course folder's `manifest.csv` lists as not
+    shipped, whose terms do not let the course pass them on (the portraits, fashion photos and
+    horses). A folder of your own, or the drawn sample, is kept whole."""
+    return [pair for pair in pairs if pair[0].stem not in _not_shipped(pair[0].parent.parent)]
+
+
+@cache
+def _not_shipped(folder: Path) -> frozenset[str]:
+    """The stems a real folder's manifest lists as downloaded only (empty for any other folder)."""
+    if not (folder / CATALOGUE).is_file():
+        return frozenset()
+    return frozenset(row["stem"] for row in read_catalogue(folder) if row.get("shipped") == "no")
