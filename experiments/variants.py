@@ -2,7 +2,7 @@
 each VARIANT changes the generator for the whole run (its training, and the scoring of its
 checkpoint in the same process), then experiments/real_pairs.py trains and scores as usual.
 
-    python experiments/variants.py g_batchnorm --name g_batchnorm --seeds 0 -- data_root=data/real-train:data/real-objects
+    python experiments/variants.py g_batchnorm --name g_batchnorm --seeds 0 -- data_root=DIR
 
 Settings that are already arguments (rates, widths, steps, warm-up) need no variant: give them to
 real_pairs.py after `--`.
