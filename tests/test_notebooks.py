@@ -69,7 +69,8 @@ def test_colab_install_runs_in_colab_only(path):
     setup = next(_source(cell) for cell in _cells(path, "code") if "pip install" in _source(cell))
     guard, install = setup.index('if "google.colab" in sys.modules:'), setup.index("pip install")
     assert guard < install and "drive.mount" not in json.dumps(_cells(path))
-    assert f'"git+{REPOSITORY}"' in setup  # the address of pyproject.toml's [project.urls]
+    # the repository (pyproject.toml's [project.urls]) cloned with its shipped photographs, or the package alone
+    assert f"git clone -q --depth 1 {REPOSITORY} " in setup or f'"git+{REPOSITORY}"' in setup
 
 
 def test_every_link_to_the_repository_is_the_one_in_pyproject():
