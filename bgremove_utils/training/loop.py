@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..data.dataset import Loaders, make_loaders
 from ..data.sample import make_sample
-from ..errors import CheckpointError, DivergenceError
+from ..errors import BgRemoveError, CheckpointError, DivergenceError, PeerError
 from ..evaluation.metrics import composite, matte_metrics
 from ..files import atomic_write, write_problem
 from ..models.checkpoint import save_checkpoint
@@ -171,6 +171,14 @@ def train(
                 print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is in {ckpt_dir}.")
         except DivergenceError as exc:
             raise DivergenceError(f"{exc}; {_what_to_do(config, ckpt_dir, history)}") from None
+        except RuntimeError as exc:  # under torchrun, what a process sees of another that stopped: a failed collective
+            if not proc.ddp or isinstance(exc, BgRemoveError):
+                raise
+            kept = f"; epoch {history[-1]['epoch']} is in {ckpt_dir / LAST_CHECKPOINT}" if history else ""
+            raise PeerError(
+                f"process {proc.rank} stopped ({str(exc).splitlines()[0][:100]}): under torchrun, what a process "
+                f"sees when another one stopped; that one's own error says why (a batch too large for its GPU...){kept}"
+            ) from exc
         finally:
             bar.close()
         if history and proc.is_main:
