@@ -1,27 +1,43 @@
+"""The command line, run in this process (`cli.main`, what `python -m bgremove_utils` calls: the
+entry point itself is checked by tests/test_packaging.py): its output and exit code."""
+
+import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
+from bgremove_utils.cli import main
 
-def _cli(*args, cwd=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "bgremove_utils", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
+
+def _cli(*args, env=None) -> SimpleNamespace:
+    """`python -m bgremove_utils ARGS` in this process: (returncode, stdout, stderr)."""
+    out, err, saved = io.StringIO(), io.StringIO(), {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(arg) for arg in args])
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def test_demo_runs_the_course_end_to_end_and_says_where_everything_is(tmp_path, sample_root):
     shutil.copytree(sample_root, tmp_path / "data" / "sample")  # made already: the demo finds it and goes on
-    result = _cli("demo", "--profile", "quick", "--epochs", "2", env={"BGREMOVE_HOME": str(tmp_path)})
+    result = subprocess.run(  # the one command run as a learner runs it, in a process of its own
+        [sys.executable, "-m", "bgremove_utils", "demo", "--profile", "quick", "--epochs", "2"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BGREMOVE_HOME": str(tmp_path)},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     demo = tmp_path / "outputs" / "demo"
     cutouts = sorted((demo / "cutouts").glob("*.png"))
@@ -44,8 +60,8 @@ def _table_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
     return {tuple(line.split()[:2]): line.split()[2:] for line in lines[start:] if line.strip()}
 
 
-def test_evaluate_prints_the_model_beside_the_baseline_on_the_test_and_new_photos_splits(quick_run, sample_root):
-    result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", "")
+def test_evaluate_prints_the_model_beside_the_baseline_on_the_test_and_new_photos_splits(trained_run, sample_root):
+    result = _cli("evaluate", "--checkpoint", trained_run[0] / "best.pt", "--data-root", sample_root, "--real", "")
     assert result.returncode == 0, result.stderr
     rows = _table_rows(result.stdout)
     assert set(rows) == {("test", "model"), ("test", "baseline"), ("new_photos", "model"), ("new_photos", "baseline")}
@@ -53,7 +69,7 @@ def test_evaluate_prints_the_model_beside_the_baseline_on_the_test_and_new_photo
     assert all(len(values) == 8 for values in rows.values())  # IoU, MAE, PSNR, SAD, MSE, Grad, Conn, Holes
 
 
-def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_table(quick_run, sample_root, tmp_path):
+def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_table(trained_run, sample_root, tmp_path):
     for folder in ("inputs", "targets"):
         (tmp_path / folder).mkdir()
     for i in range(4):
@@ -63,7 +79,7 @@ def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_tab
         mask = np.zeros((48, 64), np.uint8)
         mask[10:40, 20:50] = 255
         Image.fromarray(mask, "L").save(tmp_path / "targets" / f"photo_{i}.png")
-    args = ("--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", tmp_path)
+    args = ("--checkpoint", trained_run[0] / "best.pt", "--data-root", sample_root, "--real", tmp_path)
     result = _cli("evaluate", *args, "--real-half", "all")
     assert result.returncode == 0, result.stderr
     rows = _table_rows(result.stdout)
@@ -71,10 +87,10 @@ def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_tab
     assert "real-all: 4 pictures" in result.stdout
 
 
-def test_predict_cuts_out_a_file(quick_run, tmp_path):
+def test_predict_cuts_out_a_file(trained_run, tmp_path):
     photo = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(photo)
-    result = _cli("predict", photo, tmp_path / "cut.png", "--checkpoint", quick_run[0] / "best.pt")
+    result = _cli("predict", photo, tmp_path / "cut.png", "--checkpoint", trained_run[0] / "best.pt")
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "cut.png").size == (70, 50)
 

@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from bgremove_utils.data.dataset import make_loaders
 from bgremove_utils.errors import CheckpointError, ConfigError
 from bgremove_utils.evaluation.metrics import evaluate
 from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
@@ -202,13 +203,14 @@ def test_nonsense_arguments_fail_before_any_data_is_loaded(tmp_path):
             train(profile="quick", data_root=str(tmp_path / "nothing_here"), **bad)
 
 
-def test_quick_training_beats_the_trivial_baseline(quick_run, quick_loaders):
-    checkpoints, history = quick_run
-    results = evaluate(load_generator(checkpoints / "best.pt"), quick_loaders.test)
-    # Half a minute of training: the quick profile reaches 0.60 here (seeds 0 and 1), the border-colour
-    # baseline 0.40.
-    assert results["model"]["iou"] >= 0.55
-    assert results["model"]["iou"] > results["baseline"]["iou"] + 0.15
+def test_training_on_the_sample_beats_the_trivial_baseline(trained_run, sample_root):
+    checkpoints, history = trained_run
+    g = load_generator(checkpoints / "best.pt")
+    test = make_loaders(sample_root, image_size=g.config.image_size, batch_size=32, augment=False).test
+    results = evaluate(g, test)
+    # A tiny model, 4 epochs at 32 px (seconds): IoU 0.50 against the border-colour baseline's 0.41 (seed 0).
+    # The quick profile, which notebook 3 trains, reaches 0.60 at 64 px in half a minute.
+    assert results["model"]["iou"] > results["baseline"]["iou"] + 0.05
     assert results["model"]["mae"] < results["baseline"]["mae"]
     assert history[-1]["alpha_l1"] < history[0]["alpha_l1"]
 
