@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from torch import Tensor
 
 from ..data.backgrounds import Backgrounds
 from ..data.images import over
@@ -75,21 +76,13 @@ class GAN:
 
 
 def train_step(
-    photo: torch.Tensor,
-    target: torch.Tensor,
-    background: torch.Tensor,
-    gan: GAN,
-    config: TrainConfig,
-    measure_share: bool = False,
+    photo: Tensor, target: Tensor, background: Tensor, gan: GAN, config: TrainConfig, measure_share: bool = False
 ) -> Stats:
-    """One GAN update on a batch: photo (B, 3, H, W), target RGBA (B, 4, H, W), and the backgrounds
-    (B, 3, H, W) D sees both cut-outs on, the same for the true one and G's, so that nothing but
-    the cut-out itself tells them apart. D learns first (G's output detached: this half must not
-    change G), then G, through a frozen D, learns to fool it while matching the true matte and
-    colours. Without D (`adv_weight` 0) only G's half runs. With `grad_accum` k, the batch goes
-    through in k parts whose gradients add up to the whole batch's: the same update in less memory.
-    `measure_share`: also record `adv_share`, how strongly D pulls on G (`adversarial_share`).
-    Returns 0-d tensors, left on the device: reading them would make the device wait."""
+    """One GAN update on photos (B, 3, H, W), their true cut-outs (B, 4, H, W) and the backgrounds
+    (B, 3, H, W) D sees both cut-outs on, the true one's and G's, so that only the cut-out tells them
+    apart. D learns first (G's output detached), then G through a frozen D: fool it, match the truth.
+    Without D (`adv_weight` 0) only G's half runs; `grad_accum` k: k parts, one update. `measure_share`:
+    also `adv_share` (`adversarial_share`). Returns 0-d tensors on the device: reading them waits."""
     k = min(config.grad_accum, len(photo))
     parts = list(zip(photo.tensor_split(k), target.tensor_split(k), background.tensor_split(k)))
     stats: Stats = {}
