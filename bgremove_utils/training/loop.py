@@ -310,11 +310,9 @@ def train_epoch(
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
 
 
-def _floats(values: dict[str, torch.Tensor | float]) -> dict[str, float]:
-    """The values read back from the device at once (one wait, not one per value)."""
-    keys = list(values)
-    read = torch.stack([torch.as_tensor(values[k], dtype=torch.float32).cpu() for k in keys]) if keys else []
-    return dict(zip(keys, read.tolist() if keys else []))
+def _floats(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The values, 0-d tensors on the device, read back at once (one wait, not one per value)."""
+    return dict(zip(values, torch.stack(list(values.values())).tolist())) if values else {}
 
 
 def _read(pending: list[Stats], watch: DivergenceWatch | None, proc: Process, where: str, n: int) -> None:
