@@ -132,8 +132,8 @@ def plot_history(history: list[dict] | str | os.PathLike):
     """Four panels per epoch, from `train`'s history or its history.json: the reconstruction loss on
     the training batches beside the same on the validation split (a gap that grows is overfitting);
     each reconstruction term; the GAN's game, D's loss and its mean scores of real and of G's
-    cut-outs (and of G's cut-outs of unlabelled photos, when it judged some), beside log 2 = 0.69
-    (the loss of a D that cannot tell them apart); and the validation IoU and MAE."""
+    cut-outs, beside log 2 = 0.69 (the loss of a D that cannot tell them apart), or a note when
+    there was no D (`adv_weight` 0); and the validation IoU and MAE."""
     if not isinstance(history, list):
         history = json.loads(Path(history).read_text())
     epochs = [row["epoch"] for row in history]
@@ -155,13 +155,15 @@ def plot_history(history: list[dict] | str | os.PathLike):
         ("g_adv", "G adversarial", "-"),
         ("d_real", "D's score, real", "--"),
         ("d_fake", "D's score, G's", "--"),
-        ("d_unlabelled", "D's score, G's of unlabelled photos", ":"),
     ):
-        if any(key in row for row in history):  # epochs before the game (G alone) leave a gap
+        if any(key in row for row in history):  # epochs without D (resumed with another adv_weight) leave a gap
             ax_game.plot(epochs, [row.get(key, np.nan) for row in history], style, label=label)
-    ax_game.axhline(np.log(2), color="grey", lw=0.8, ls=":", label="log 2: D cannot tell")
     ax_game.set(xlabel="epoch", title="the game: D against G")
-    ax_game.legend(fontsize=8)
+    if any("loss_d" in row for row in history):
+        ax_game.axhline(np.log(2), color="grey", lw=0.8, ls=":", label="log 2: D cannot tell")
+        ax_game.legend(fontsize=8)
+    else:
+        ax_game.text(0.5, 0.5, "no D: G trained alone\n(adv_weight 0)", ha="center", va="center")
     ax_val.plot(epochs, [row["val_iou"] for row in history], label="IoU", color="tab:green")
     ax_val.plot(epochs, [row["val_mae"] for row in history], label="MAE", color="tab:red")
     ax_val.set(xlabel="epoch", title="validation metrics", ylim=(0, 1))
