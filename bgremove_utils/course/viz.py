@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Subset
+from torch.utils.data import DataLoader, Subset
 
 from ..data.images import open_image
 from ..data.photos import PHOTOS, load_photos
@@ -20,12 +20,14 @@ from ..data.stats import AlphaStats
 from ..evaluation.metrics import (
     baseline_alpha,
     gradient_error,
+    hole_count,
     hole_error,
     per_image_iou_mae,
     predict_alpha,
     sad_error,
 )
 from ..export.inference import cut_out, get_generator
+from ..settings import EVAL_BATCH
 
 
 def checkerboard(height: int, width: int, square: int = 8) -> np.ndarray:
@@ -357,3 +359,43 @@ def explain_iou_and_holes(size: int = 96):
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+@torch.no_grad()
+def compare_holes(dataset, generators: dict, n_images: int = 4):
+    """Where two trainings differ in whole shapes: the `n_images` pictures of `dataset` on which their
+    hole errors (|holes of the matte - holes of the truth|, as `evaluate` counts them) differ most,
+    either way. `generators`: {label: a GModel or checkpoint path, or a list of them (one per random
+    seed), whose errors are averaged}. Each row: the photo at its own shape, the true mask with its
+    holes, and each label's (first) matte with its holes. Returns (figure, {label: mean error})."""
+    arms = {
+        label: [get_generator(g) for g in (found if isinstance(found, list) else [found])]
+        for label, found in generators.items()
+    }
+    loader = DataLoader(dataset, batch_size=EVAL_BATCH)
+    photos, truth = (torch.cat(parts) for parts in zip(*((x, y[:, 3:]) for x, y in loader)))
+    mattes = {
+        label: [
+            torch.cat([predict_alpha(g, x.to(next(g.parameters()).device)).cpu() for x, _ in loader]) for g in models
+        ]
+        for label, models in arms.items()
+    }
+    true_holes = hole_count(truth)
+    errors = {
+        label: np.mean([np.abs(hole_count(m) - true_holes) for m in found], axis=0) for label, found in mattes.items()
+    }
+    first, second = errors.values()
+    order = [int(i) for i in np.argsort(-np.abs(first - second), kind="stable")[:n_images]]
+    aspects = [_aspect(dataset, i) for i in order]
+    fig, axes = _rows(aspects, 2 + len(arms))
+    for row, i, aspect in zip(axes, order, aspects):
+        panels = [(_hwc(photos[i]), "photo"), (truth[i, 0].numpy(), f"true mask, holes: {true_holes[i]}")]
+        for label, found in mattes.items():
+            count = hole_count(found[0][i : i + 1])[0]
+            panels.append((found[0][i, 0].numpy(), f"{label}, holes: {count}"))
+        for ax, (image, title) in zip(row, panels):
+            ax.imshow(np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, aspect=aspect)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig, {label: float(error.mean()) for label, error in errors.items()}
