@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..paths import default_real_objects_dir, default_real_train_dir
-from .real_download import in_place, read_catalogue
+from ..paths import default_real_objects_dir, default_real_train_dir, default_real_val_dir
+from .real_download import in_place, pair_paths, read_catalogue
 from .sample import make_sample
 
 GET_THE_REST = "python -m bgremove_utils download real"
@@ -46,3 +46,13 @@ def course_data_line() -> str:
         "Training on the shipped real video frames and the drawn sample; scoring on the shipped real test "
         f"frames. For the portraits, fashion photos and horses too (academic and teaching use): {GET_THE_REST}"
     )
+
+
+def shipped_photos(folder: Path | None = None) -> list[Path]:
+    """The real test photographs that ship with the course (DAVIS video frames, CC BY 4.0), as
+    listed in the manifest of `folder` (default: data/real-val), those that are there: what every
+    copy of the course has, for examples on a page or a test."""
+    folder = folder or default_real_val_dir()
+    rows = read_catalogue(folder) if (folder / "manifest.csv").is_file() else []
+    photos = [pair_paths(folder, row)[0] for row in rows if row.get("shipped") == "yes"]
+    return [path for path in photos if path.is_file()]
