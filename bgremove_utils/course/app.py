@@ -50,12 +50,15 @@ def views(cutout: str | os.PathLike, colour: str | None) -> tuple[np.ndarray, np
 
 
 def _describe(model: Generator, generator: Any) -> str:
-    """Which model the page runs, and with what, in words."""
+    """Which generator the page runs, and with what, in a sentence."""
+    c = model.config
     if isinstance(model, OnnxGenerator):
-        return f"`{model.path}`, run by onnxruntime"
-    if generator is None or isinstance(generator, (str, os.PathLike)):
-        return f"`{generator or 'checkpoints/best.pt'}`, run by torch"
-    return "the generator given, run by torch"
+        source = f"`{model.path}`, run by onnxruntime"
+    elif generator is None or isinstance(generator, (str, os.PathLike)):
+        source = f"`{generator or 'checkpoints/best.pt'}`, run by torch"
+    else:
+        source = "the notebook's, run by torch"
+    return f"The generator of {source} ({c.image_size} px, depth {c.depth})."
 
 
 def build_app(generator: Generator | str | os.PathLike | None = None, examples: list[Path] | None = None):
@@ -84,18 +87,17 @@ def build_app(generator: Generator | str | os.PathLike | None = None, examples: 
         return views(png, colour)[1] if png else None
 
     with gr.Blocks(title="Cut out a photo", analytics_enabled=False) as page:
-        c = model.config
-        about = f"The generator of {_describe(model, generator)} ({c.image_size} px, depth {c.depth})."
-        gr.Markdown(f"## Cut out a photo\n{about} Drop a photo below, or pick an example.")
+        gr.Markdown(f"## Cut out a photo\n{_describe(model, generator)} Drop a photo below, or pick an example.")
         with gr.Row():
             photo = gr.File(label="Your photo (drop it here, or click)", type="filepath", elem_id="photo")
             colour = gr.ColorPicker(BACKGROUND, label="A background colour of your choice", elem_id="colour")
         gr.Examples([[str(path)] for path in examples], inputs=[photo], label="The course's real test photographs")
         message = gr.Markdown(elem_id="message")
+        shown = {"format": "png", "interactive": False, "buttons": ["fullscreen"]}  # PNG: shown as computed
         with gr.Row():
-            checker = gr.Image(label="Over a checkerboard", format="png", interactive=False, elem_id="checker")
-            pasted = gr.Image(label="Over your colour", format="png", interactive=False, elem_id="pasted")
-            mask = gr.Image(label="The mask (alpha)", format="png", interactive=False, elem_id="mask")
+            checker = gr.Image(label="Over a checkerboard", elem_id="checker", **shown)
+            pasted = gr.Image(label="Over your colour", elem_id="pasted", **shown)
+            mask = gr.Image(label="The mask (alpha)", elem_id="mask", **shown)
         download = gr.DownloadButton("Download the RGBA PNG", elem_id="download")
         written = gr.State()
         photo.change(cut, [photo, colour], [checker, pasted, mask, download, written, message])
