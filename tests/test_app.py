@@ -37,7 +37,7 @@ def app(quick_run):
     checkpoint = quick_run[0] / BEST_CHECKPOINT
     page = build_app(checkpoint)
     try:
-        yield launch(page, port=_free_port(), block=False, quiet=True), checkpoint
+        yield launch(page, port=_free_port(), block=False), checkpoint
     finally:
         page.close(verbose=False)
 

@@ -113,23 +113,26 @@ def _one_per_video(photos: list[Path]) -> list[Path]:
     return list(firsts.values())[:N_EXAMPLES]
 
 
-def launch(page, port: int | None = None, block: bool = True, quiet: bool = False):
+def launch(page, port: int | None = None, block: bool = True) -> str:
     """Start the page on this computer only (127.0.0.1; in a notebook, shown inline, Colab too):
-    no public link, no usage statistics, fonts of the system. `block=False` returns at once
-    (`page.close()` stops it). Returns the page's local address."""
+    no public link, no usage statistics, the system's fonts. Says its address and returns it;
+    `block`: until Ctrl-C, else at once (`page.close()` stops it)."""
     gr = import_extra("gradio", "The web page")
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=["ui-monospace", "monospace"])
     _, url, _ = page.launch(
         server_name="127.0.0.1",
         server_port=port,
         share=False,
-        prevent_thread_lock=not block,
-        quiet=quiet,
+        prevent_thread_lock=True,
+        quiet=True,
         theme=theme,
         ssr_mode=False,
         mcp_server=False,
         footer_links=[],
     )
+    print(f"The page: {url} (on this computer only{'; Ctrl-C stops it' if block else ''})")
+    if block:
+        page.block_thread()  # Gradio's wait, which closes the server on Ctrl-C
     return url
 
 

@@ -44,8 +44,9 @@ def import_extra(name: str, purpose: str) -> ModuleType:
 def export_onnx(generator: GModel | str | os.PathLike | None, path: str | os.PathLike, opset: int = OPSET) -> Path:
     """Write G alone as an ONNX file at `path` (atomically) from a GModel or a checkpoint (None:
     checkpoints/best.pt); returns the path. Input `photo` (B, 3, H, W) in [0, 1], output `rgba`
-    (B, 4, H, W) in [0, 1]: B, H and W are free, H and W multiples of 2**depth (16 for the
-    profiles' depth 4). G's settings go into the file's metadata, for `OnnxGenerator`."""
+    (B, 4, H, W) in [0, 1]: B, H and W are free, H and W multiples of 2**depth (16 for the `cpu`
+    and `quick` profiles, 64 for `full`), not both equal to it. G's settings go into the file's
+    metadata, for `OnnxGenerator`."""
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise OutputError(f"{path}: an ONNX model's name ends in .onnx; use e.g. {path.with_suffix('.onnx').name}.")
