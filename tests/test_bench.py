@@ -84,8 +84,9 @@ def test_quick_bench_writes_each_section_beside_its_baseline_with_the_ratio(quic
     assert set(run["details"]["time_to_quality"]) == {"ours"} | peers
     assert {"total", "decode", "network", "png encode (level 1)"} <= set(run["details"]["inference_split_s"]["256x192"])
     onnx = [row for row in run["rows"] if row["name"].startswith("onnxruntime ")]  # beside torch, same sizes
-    assert [row["name"] for row in onnx] == ["onnxruntime 128x96", "onnxruntime 256x192"]
-    assert all(row["unit"] == "s/MP" and not row["higher_is_better"] and "torch" in row["note"] for row in onnx)
+    assert [row["name"] for row in onnx] == ["onnxruntime 128x96", "onnxruntime 256x192", "onnxruntime G at 32 px"]
+    assert [row["unit"] for row in onnx] == ["s/MP", "s/MP", "ms"]
+    assert all(not row["higher_is_better"] and "torch" in row["note"] for row in onnx)
 
 
 def test_quick_bench_prints_a_table_of_every_row(quick_bench):

@@ -80,4 +80,12 @@ def bench_onnx(generator: GModel, photo: Path, sizes, n: int, tmp: Path) -> list
         plain = seconds_per_call(partial(process_and_generate, path, tmp / "torch.png", generator), n)
         note = "plain: the same export with G run by torch; everything but G is the same code"
         rows.append(Row(f"onnxruntime {width}x{height}", "s/MP", ours / mp, plain / mp, False, note=note))
+    size = generator.config.image_size
+    x = torch.rand(1, 3, size, size)  # what the export gives G: one photo at its size, and its mirror image
+    ours, plain = (
+        seconds_per_call(partial(onnx.predict, x), 10 * n),
+        seconds_per_call(partial(generator.predict, x), 10 * n),
+    )
+    note = "G alone, its mirror image too (predict), as the export calls it; plain: torch"
+    rows.append(Row(f"onnxruntime G at {size} px", "ms", 1e3 * ours, 1e3 * plain, False, note=note))
     return rows
