@@ -4,14 +4,18 @@ The folders are its layers, each importing only those below it (docs/package.md,
 cli and bench; course (the notebooks' figures, Colab, a checkpoint for a notebook); training (the
 GAN, its losses and step, the loop, checkpoints of a run) and export (cut-outs at the photo's
 resolution); evaluation (metrics); models (the networks and their checkpoint files) and data
-(pictures, the sample, pairs, loaders, Kaggle); settings, errors, paths and files at the bottom.
+(pictures, the course's real photographs and their download, the sample, pairs, loaders, Kaggle);
+settings, errors, paths and files at the bottom.
 """
 
 from .course.check import check_data
 from .course.viz import plot_history, predict_and_compare, show_pairs
+from .data.course import course_data_root
 from .data.dataset import PairedImageDataset, make_loaders
 from .data.download import download_kaggle
 from .data.pairs import find_pairs
+from .data.real import real_loader
+from .data.real_download import download_real
 from .data.sample import make_sample
 from .errors import (
     BgRemoveError,
@@ -19,6 +23,7 @@ from .errors import (
     ConfigError,
     DataError,
     DivergenceError,
+    DownloadError,
     ImageError,
     KaggleError,
     OutputError,
@@ -40,6 +45,7 @@ __all__ = [
     "DataConfig",
     "DataError",
     "DivergenceError",
+    "DownloadError",
     "GAN",
     "GConfig",
     "GModel",
@@ -50,8 +56,10 @@ __all__ = [
     "PairedImageDataset",
     "TrainConfig",
     "check_data",
+    "course_data_root",
     "cut_out",
     "download_kaggle",
+    "download_real",
     "evaluate",
     "find_pairs",
     "load_generator",
@@ -62,6 +70,7 @@ __all__ = [
     "predict_and_compare",
     "process_and_generate",
     "process_folder",
+    "real_loader",
     "show_pairs",
     "train",
     "train_step",

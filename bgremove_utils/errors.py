@@ -35,6 +35,11 @@ class DivergenceError(BgRemoveError, RuntimeError):
     the diverged model replaces a checkpoint."""
 
 
+class PeerError(BgRemoveError, RuntimeError):
+    """Under torchrun, a collective failed: another process of the run stopped (its own error says
+    why), so this one stops too."""
+
+
 class KaggleError(BgRemoveError, RuntimeError):
     """The Kaggle download could not be done (credentials, network, partial download)."""
 

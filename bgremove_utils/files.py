@@ -9,37 +9,61 @@ import contextlib
 import errno
 import glob
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
-
-_UMASK = os.umask(0)  # read once, at import: os.umask can only be read by setting it
-os.umask(_UMASK)
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, sync: bool = False) -> Iterator[BinaryIO]:
     """A binary file to write `path`'s new content to; renamed to `path` when the block ends, or
-    removed if it raises. `sync`: flushed to the disk first, so that it survives a power cut.
-    Temporary files of earlier writes of `path` that were killed midway are removed then."""
+    removed if it raises. `sync`: the file, then its folder's entry of the new name, flushed to
+    the disk, so that the new file survives a power cut. The file gets an ordinary new file's
+    permissions (the process's umask applies: the system sets them as it creates it). Temporary
+    files of earlier writes of `path` that were killed midway are removed then."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _new_temporary(path)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as an ordinary new file (mkstemp makes it private to the owner)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             if sync:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
+        if sync:
+            _sync_folder(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         stale.unlink(missing_ok=True)  # one process writes a given path at a time
+
+
+def _new_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside `path`, `.NAME.<random>.tmp`, opened for writing: (its descriptor, its path).
+    Created with mode 0o666 less the umask, as any new file (tempfile.mkstemp makes it private)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to the disk; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or the user's quota spent

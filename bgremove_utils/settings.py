@@ -49,9 +49,6 @@ class DConfig:
 
     d_channels: int = setting(24, "discriminator: channels of its first layer", positive=True)
     d_down: int = setting(3, "discriminator: blocks halving the size (its map: image_size / 2**d_down)", positive=True)
-    d_scales: int = setting(
-        1, "discriminator: how many scales it judges, each half the last (pix2pixHD's multi-scale D)", positive=True
-    )
     d_spectral_norm: bool = setting(True, "discriminator: spectral normalisation of its convolutions (Miyato 2018)")
 
 
@@ -75,22 +72,6 @@ class DataConfig:
         "with augment: the smallest side half the training pictures are shrunk to, the frame around them "
         "continuing their edges, so that objects are also seen small, as in wide shots (1: never)",
         positive=True,
-    )
-    stretch: float = setting(
-        1.0,
-        "with augment: the most a training picture's width is scaled against its height, either way, as a photo "
-        "of any shape is squashed into the square the model sees (1: only the crops' 3:4 to 4:3)",
-        positive=True,
-    )
-    colour_jitter: float = setting(
-        0.0,
-        "with augment: brightness and saturation scaled by up to this share either way, the hue turned by up to "
-        "half of it of the colour wheel, photo and cut-out alike (0: never)",
-    )
-    # Off by default: it lowered the new-photos IoU on the sample (batch 16, 30 epochs), and on real pairs it
-    # lost the most of every setting tried (docs/real-photos.md); it is for data with few backgrounds per cut-out.
-    composite: bool = setting(
-        False, "paste the training cut-outs on fresh backgrounds (real photos, textures) each time"
     )
 
     def names_source(self) -> bool:
@@ -148,31 +129,19 @@ class TrainConfig:
     )
     adv_weight: float = setting(
         10.0,
-        "weight of the adversarial term beside the reconstruction terms' 100 (0: no GAN; 10 left fewer holes than 1)",
+        "weight of the adversarial term beside the reconstruction terms' 100 (0: no GAN, no D built: G trains "
+        "alone; 10 left fewer holes than 1)",
     )
-    adv_start: float = setting(
-        0.0,
-        "share of the epochs G first learns by the reconstruction terms alone, D idle (faster steps), "
-        "before the adversarial game starts (0: from the first epoch)",
-    )
-    gan_loss: str = setting("bce", "the adversarial game's loss: bce, or hinge", choices=("bce", "hinge"))
-    r1_weight: float = setting(0.0, "gamma of the R1 penalty on D's gradient at true cut-outs (0: off)")
-    r1_every: int = setting(16, "lazy R1: applied every this many D steps, scaled up to match", positive=True)
-    fm_weight: float = setting(0.0, "weight of pix2pixHD's feature-matching term in G's loss (0: off)")
-    unlabelled: str | None = setting(
-        None,
-        "photos without mattes whose cut-outs by G D judges too: a folder, 'builtin' (the course's) or '' (none)",
-    )
-    unlabelled_batch: int = setting(
-        16, "unlabelled photos G cuts out for D at each step (with --unlabelled)", positive=True
-    )
-    ema_decay: float = setting(0.0, "exponential moving average of G's weights for validation and export (0: off)")
     keep: str = setting(
         "last",
         "which epoch's G best.pt holds: last (where a one-cycle schedule ends) or best (the best validation IoU)",
         choices=("last", "best"),
     )
-    amp: bool = setting(True, "mixed precision: float16 on CUDA, bfloat16 on CPUs with native bfloat16")
+    amp: bool = setting(
+        True,
+        "mixed precision: bfloat16 on CUDA GPUs that have it, else float16 with a loss scaler per network; "
+        "bfloat16 on CPUs with native bfloat16",
+    )
     seed: int = setting(0, "seed of the weights, the shuffling and the augmentations")
     device: str = setting("auto", "auto (CUDA, else Apple MPS, else CPU), cuda, cuda:1, mps or cpu")
     checkpoint_dir: str | None = setting(None, "where checkpoints, samples and history.json go (default: checkpoints/)")
@@ -184,10 +153,6 @@ class TrainConfig:
     def planned_epochs(self, batches_per_epoch: int) -> int:
         """The epochs a run trains: `epochs` when given, else as many as make about `steps` steps."""
         return self.epochs or max(1, round(self.steps / batches_per_epoch))
-
-    def adversarial_from(self) -> int:
-        """The first epoch (counted from 0) of the adversarial game; the epochs before it train G alone."""
-        return round(self.adv_start * self.epochs) if self.epochs else 0
 
     def flat(self) -> dict:
         """Every setting by its own name, the parts' included: {"epochs": 40, "depth": 4, ...}."""
@@ -255,8 +220,7 @@ def _replace(config: TrainConfig, flat: dict) -> TrainConfig:
 def with_settings(config: TrainConfig, **overrides) -> TrainConfig:
     """`config` with any setting replaced by its own name, checked before any data is loaded:
     `with_settings(config, epochs=50, depth=3, batch_size=8)`. A value given is the value used,
-    None too (`data_root=None`: the course's own pairs; `unlabelled=None`: none); a setting not
-    named keeps the config's value."""
+    None too (`data_root=None`: the course's own pairs); a setting not named keeps the config's value."""
     config = _replace(config, overrides)
     validate(config)
     return config
@@ -276,7 +240,6 @@ PROFILES: dict[str, TrainConfig] = {
         lr_g=ORIGINAL["lr_g"],
         lr_d=ORIGINAL["lr_g"],
         lr_schedule=ORIGINAL["lr_schedule"],
-        unlabelled=None,
         keep="best",  # a constant rate never settles: the epoch of the best validation IoU, as before
         sample_every=10,
     ),
@@ -292,7 +255,6 @@ PROFILES: dict[str, TrainConfig] = {
         d=replace(_CPU.d, d_channels=16),
         epochs=6,
         warmup=0.05,
-        unlabelled_batch=8,  # when asked for (notebook 3's exercise): a third of D's fakes
     ),
 }
 
@@ -348,24 +310,10 @@ def validate(config: TrainConfig) -> None:
             f"depth={depth}: too deep for image_size={size} (the bottleneck must be at "
             f"least 2x2 pixels); use depth <= {max(1, size.bit_length() - 2)}"
         )
-    coarsest = size // 2 ** (config.d.d_scales - 1)
-    if coarsest < 2**d_down:
-        raise ConfigError(
-            f"d_scales={config.d.d_scales}: its coarsest scale, {coarsest} px, is smaller than D's 2**d_down = "
-            f"{2**d_down} px; use fewer scales or a smaller d_down"
-        )
-    if not 0 <= config.adv_start < 1:
-        raise ConfigError(f"adv_start={config.adv_start}: a share of the epochs, 0 or more and below 1")
     if not 0 < config.warmup < 1:
         raise ConfigError(f"warmup={config.warmup}: a share of the steps, above 0 and below 1")
     if not 0 < config.data.zoom_out <= 1:
         raise ConfigError(f"zoom_out={config.data.zoom_out}: a share of the picture's side, above 0 and at most 1")
-    if config.data.stretch < 1:
-        raise ConfigError(f"stretch={config.data.stretch}: a ratio of the sides, 1 (none) or more")
-    if not 0 <= config.data.colour_jitter <= 1:
-        raise ConfigError(f"colour_jitter={config.data.colour_jitter}: a share, 0 (none) to 1")
-    if not 0 <= config.ema_decay < 1:
-        raise ConfigError(f"ema_decay={config.ema_decay}: must be at least 0 (off) and below 1")
     if config.data.num_workers < 0:
         raise ConfigError(f"num_workers={config.data.num_workers}: must be 0 or more")
 

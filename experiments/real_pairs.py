@@ -4,7 +4,7 @@ rewritten after every run, so a long series can stop and carry on.
 
     python experiments/real_pairs.py --name real --seeds 0 1 2 -- data_root=data/real-train:data/real-objects
 
-Settings after `--` are training settings by name (`image_size=96`, `adv_weight=0`, `unlabelled=`); each entry
+Settings after `--` are training settings by name (`image_size=96`, `adv_weight=0`, `zoom_out=1`); each entry
 records them (the runs without zoom-out: `zoom_out=1.0`).
 Scores: the real-photograph folder's choose and report halves (see data/real.py), each per source
 (the stem's prefix before its first "_") and overall, the training folder's test split, and the

@@ -1,4 +1,5 @@
-"""Shared fixtures: the course's sample and one quick training run, made once per test session.
+"""Shared fixtures: the course's sample and one training run of a tiny model on it, made once per
+test session; a smaller sample and loaders for tiny models, once per module.
 
 Tests write only under pytest's tmp_path; the quick profile is selected for anything that trains
 (and for the notebooks nbval runs, whose kernels inherit this environment).
@@ -23,12 +24,14 @@ def sample_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def quick_run(sample_root, tmp_path_factory):
-    """One run of the quick profile on the sample: (checkpoint folder, history)."""
+def trained_run(sample_root, tmp_path_factory):
+    """A tiny model (TINY_MODEL) trained 4 epochs on the sample, as most tests need a trained model
+    only to load it: (checkpoint folder, history). Seconds where the quick profile takes a minute;
+    nbval trains the quick profile itself in notebook 3."""
     from bgremove_utils.training.loop import train
 
     checkpoints = tmp_path_factory.mktemp("checkpoints")
-    history = train(profile="quick", data_root=str(sample_root), checkpoint_dir=str(checkpoints), progress=False)
+    history = train(data_root=str(sample_root), **{**TINY_MODEL, "epochs": 4, "checkpoint_dir": str(checkpoints)})
     return checkpoints, history
 
 

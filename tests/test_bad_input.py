@@ -88,6 +88,7 @@ MAKERS = {  # name: (file name, writer)
             png_bytes(40, 30, b"".join(b"\x00" + np.full((40, 3), 0x8040, ">u2").tobytes() for _ in range(30)), 16)
         ),
     ),
+    "tiff_float": ("float.tif", lambda p: Image.fromarray(np.full((30, 40), 0.5, np.float32), "F").save(p)),
     "grayscale": ("gray.jpg", lambda p: Image.new("L", (40, 30), 77).save(p)),
     "palette_transparency": ("palette.png", _palette),
     "rgba": ("rgba.png", lambda p: Image.new("RGBA", (40, 30), (30, 60, 200, 128)).save(p)),
@@ -181,9 +182,14 @@ def test_exif_rotated_jpeg_is_cut_out_as_displayed(tmp_path, generator):
 
 @pytest.mark.parametrize(
     ("case", "rgb"),
-    [("cmyk_jpeg", (0, 255, 255)), ("png_16bit_gray", (128, 128, 128)), ("png_16bit_rgb", (128, 128, 128))],
+    [
+        ("cmyk_jpeg", (0, 255, 255)),
+        ("png_16bit_gray", (128, 128, 128)),
+        ("png_16bit_rgb", (128, 128, 128)),
+        ("tiff_float", (128, 128, 128)),  # values in [0, 1]: read on that scale, not as 0-255 (black)
+    ],
 )
-def test_cmyk_and_16_bit_pictures_keep_their_colours(case, rgb, tmp_path, generator):
+def test_cmyk_16_bit_and_float_pictures_keep_their_colours(case, rgb, tmp_path, generator):
     out = process_and_generate(make(tmp_path, case), tmp_path / "out.png", generator)
     assert np.asarray(Image.open(out))[..., :3].reshape(-1, 3).mean(0) == pytest.approx(rgb, abs=2)
 

@@ -1,26 +1,35 @@
+"""The command line, run in this process (`cli.main`, what `python -m bgremove_utils` calls: the
+entry point itself is checked by tests/test_packaging.py): its output and exit code."""
+
+import contextlib
 import csv
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
+from bgremove_utils.cli import main
 from bgremove_utils.data.real import real_half
 from bgremove_utils.paths import project_root
 
 
-def _cli(*args, cwd=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "bgremove_utils", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
+def _cli(*args, env=None) -> SimpleNamespace:
+    """`python -m bgremove_utils ARGS` in this process: (returncode, stdout, stderr)."""
+    out, err, saved = io.StringIO(), io.StringIO(), {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(arg) for arg in args])
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _offline_course(home):
@@ -45,7 +54,13 @@ def _shipped(name: str) -> set[str]:
 def test_demo_trains_on_the_shipped_real_pairs_scores_and_cuts_out_real_photographs(tmp_path, sample_root):
     _offline_course(tmp_path)
     shutil.copytree(sample_root, tmp_path / "data" / "sample")  # made already: the demo finds it and goes on
-    result = _cli("demo", "--profile", "quick", "--epochs", "1", env={"BGREMOVE_HOME": str(tmp_path)})
+    result = subprocess.run(  # the one command run as a learner runs it, in a process of its own
+        [sys.executable, "-m", "bgremove_utils", "demo", "--profile", "quick", "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BGREMOVE_HOME": str(tmp_path)},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert "shipped real video frames and the drawn sample" in result.stdout
     assert "python -m bgremove_utils download real" in result.stdout  # how to get the rest
@@ -71,8 +86,8 @@ def _table_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
     return {tuple(line.split()[:2]): line.split()[2:] for line in lines[start:] if line.strip()}
 
 
-def test_evaluate_prints_the_model_beside_the_baseline_on_its_splits_and_the_real_photographs(quick_run, sample_root):
-    result = _cli("evaluate", "--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root)
+def test_evaluate_prints_the_model_beside_the_baseline_on_its_splits_and_the_real_photographs(trained_run, sample_root):
+    result = _cli("evaluate", "--checkpoint", trained_run[0] / "best.pt", "--data-root", sample_root)
     assert result.returncode == 0, result.stderr
     rows = _table_rows(result.stdout)
     splits = ("test", "new_photos", "real_report_half")  # the real ones: the course's, its report half
@@ -81,7 +96,7 @@ def test_evaluate_prints_the_model_beside_the_baseline_on_its_splits_and_the_rea
     assert all(len(values) == 8 for values in rows.values())  # IoU, MAE, PSNR, SAD, MSE, Grad, Conn, Holes
 
 
-def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_table(quick_run, sample_root, tmp_path):
+def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_table(trained_run, sample_root, tmp_path):
     for folder in ("inputs", "targets"):
         (tmp_path / folder).mkdir()
     for i in range(4):
@@ -91,7 +106,7 @@ def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_tab
         mask = np.zeros((48, 64), np.uint8)
         mask[10:40, 20:50] = 255
         Image.fromarray(mask, "L").save(tmp_path / "targets" / f"photo_{i}.png")
-    args = ("--checkpoint", quick_run[0] / "best.pt", "--data-root", sample_root, "--real", tmp_path)
+    args = ("--checkpoint", trained_run[0] / "best.pt", "--data-root", sample_root, "--real", tmp_path)
     result = _cli("evaluate", *args)  # a folder of one's own: all of it, unless a half is asked for
     assert result.returncode == 0, result.stderr
     rows = _table_rows(result.stdout)
@@ -99,10 +114,10 @@ def test_evaluate_scores_a_folder_of_real_photos_with_grey_masks_in_the_same_tab
     assert "real_all: 4 pictures" in result.stdout
 
 
-def test_predict_cuts_out_a_file(quick_run, tmp_path):
+def test_predict_cuts_out_a_file(trained_run, tmp_path):
     photo = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(photo)
-    result = _cli("predict", photo, tmp_path / "cut.png", "--checkpoint", quick_run[0] / "best.pt")
+    result = _cli("predict", photo, tmp_path / "cut.png", "--checkpoint", trained_run[0] / "best.pt")
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "cut.png").size == (70, 50)
 

@@ -181,3 +181,65 @@ def test_two_ranks_from_an_empty_data_folder_make_the_sample_once_rank_0_first(t
     assert all(c["start"] >= made["end"] for c in calls if c["rank"] == 1)  # rank 1 waited until it was written
     assert len(list((home / "data" / "sample" / "no_bg").glob("*.png"))) == 40
     assert (home / "checkpoints" / "last.pt").is_file()
+
+
+ONE_RANK_OUT_OF_MEMORY = """
+import os, sys
+import torch
+from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+from torch.nn.parallel import DistributedDataParallel as DDP
+from bgremove_utils.training import distributed, loop
+
+real_step, real_wrap, ran_out = loop.train_step, distributed.Process.wrap, []
+
+def step(photo, target, background, gan, config, *args, **kwargs):  # rank 1's GPU is the smaller one
+    if os.environ["RANK"] == "1" and len(photo) > 2:
+        ran_out.append(len(photo))
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return real_step(photo, target, background, gan, config, *args, **kwargs)
+
+def counted(state, bucket):  # DDP's gradient all-reduce, said aloud when rank 1 runs it after running out
+    if ran_out:
+        print("a collective during the trials", flush=True)
+    return allreduce_hook(state, bucket)
+
+def wrap(self, g, d):
+    wrapped = real_wrap(self, g, d)
+    for module in wrapped:
+        if isinstance(module, DDP):
+            module.register_comm_hook(None, counted)
+    return wrapped
+
+loop.train_step, distributed.Process.wrap = step, wrap
+torch.set_num_threads(1)
+try:
+    loop.train(profile="quick", data_root=sys.argv[1], checkpoint_dir=sys.argv[2], epochs=1, image_size=32,
+               base_channels=8, d_channels=8, depth=3, batch_size=4, device="cpu", progress=False, sample_every=0)
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}", flush=True)
+    sys.exit(2)
+"""
+
+
+def test_a_batch_too_large_for_one_ranks_gpu_stops_every_rank_with_no_hang_and_no_shared_trial(tmp_path, tiny_sample):
+    # A fake out-of-memory on rank 1 of two gloo ranks. Its trial steps, to find a batch that fits, must
+    # not run DDP's collectives (the other rank would pair its own step's with them, or wait forever).
+    script = tmp_path / "one_rank_out_of_memory.py"
+    script.write_text(ONE_RANK_OUT_OF_MEMORY)
+    clean = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}
+    env = {**clean, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2"}
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tiny_sample), str(tmp_path / "ckpt")],
+            env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [process.communicate(timeout=240)[0] for process in ranks]  # a hang fails here
+    assert [process.returncode for process in ranks] == [2, 2], outputs
+    assert "ConfigError: batch_size=4: a step does not fit in the device, one of 2 does" in outputs[1]
+    assert "a collective during the trials" not in outputs[1]
+    assert "PeerError: process 0 stopped (" in outputs[0] and "that one's own error says why" in outputs[0]

@@ -6,9 +6,12 @@ disk or a read-only folder is one line naming the file, and the last complete ch
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import os
+import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -24,11 +27,12 @@ from bgremove_utils.data.dataset import make_loaders
 from bgremove_utils.errors import BgRemoveError, CheckpointError, DivergenceError
 from bgremove_utils.models.checkpoint import load_checkpoint, save_checkpoint
 from bgremove_utils.settings import make_config
+from bgremove_utils.training import lock as lock_module
 from bgremove_utils.training import loop
 from bgremove_utils.training.distributed import Process
 from bgremove_utils.training.health import DIVERGED_STEPS, DivergenceWatch, diverged
-from bgremove_utils.training.lock import LOCK_FILE, acquire, release, run_lock
-from bgremove_utils.training.loop import train
+from bgremove_utils.training.lock import LOCK_FILE, STALE_AFTER_S, acquire, release, run_lock
+from bgremove_utils.training.loop import READ_EVERY, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -57,7 +61,7 @@ def cli_train(sample: Path, ckpt: Path, *more: str) -> list[str]:
 def test_a_run_that_diverges_stops_within_the_epoch_and_keeps_its_sane_checkpoints(
     tmp_path, tiny_sample, tiny_run, monkeypatch
 ):
-    tiny_loaders = make_loaders(tiny_sample, image_size=32, batch_size=4)  # 8 steps an epoch: room to stop early
+    tiny_loaders = make_loaders(tiny_sample, image_size=32, batch_size=2)  # 16 steps an epoch: room to stop early
     train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
     best = load_checkpoint(tmp_path / "best.pt")["generator"]
     steps, real_step = [], loop.train_step
@@ -70,9 +74,11 @@ def test_a_run_that_diverges_stops_within_the_epoch_and_keeps_its_sane_checkpoin
     assert "G's loss is" in says or "D's loss is" in says
     assert "lower lr_g / lr_d (--lr-g / --lr-d, now 1e+06 / 1e+06)" in says
     assert f"--resume with lower rates from the last good checkpoint, {tmp_path / 'last.pt'} (epoch 1)" in says
-    # stopped within the epoch, at once: a step's losses are measured before its update, so the
+    # stopped within the epoch, at the first reading of the losses (every READ_EVERY steps: a reading
+    # makes a GPU wait), which names the step: a step's losses are measured before its update, so the
     # first step of the huge rates may still look sane (it does with D's spectral norm)
-    assert DIVERGED_STEPS <= len(steps) <= DIVERGED_STEPS + 1 < len(tiny_loaders.train)
+    assert DIVERGED_STEPS <= len(steps) <= READ_EVERY < len(tiny_loaders.train)
+    assert DIVERGED_STEPS <= int(re.search(r"step (\d+) of", says)[1]) <= DIVERGED_STEPS + 1
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     for key, value in load_checkpoint(tmp_path / "best.pt")["generator"].items():
         torch.testing.assert_close(value, best[key])  # best.pt never replaced by the diverged model
@@ -205,15 +211,34 @@ def lock_of(pid: int, host: str) -> dict:
     return {"pid": pid, "host": host, "since": time.time() - 60, "token": "theirs", "command": "train"}
 
 
-def test_a_stale_lock_is_taken_over_and_another_hosts_never(tmp_path, capsys):
+def test_a_stale_lock_is_taken_over_and_another_hosts_once_its_heartbeat_stopped(tmp_path, capsys):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (tmp_path / LOCK_FILE).write_text(json.dumps(lock_of(int(gone.stdout), socket.gethostname())))
+    lock = tmp_path / LOCK_FILE
+    lock.write_text(json.dumps(lock_of(int(gone.stdout), socket.gethostname())))
     mine = acquire(tmp_path)  # a run killed with SIGKILL left it: its process is gone
-    assert mine["pid"] == os.getpid() and "Taking over" in capsys.readouterr().out
+    assert mine["pid"] == os.getpid() and "its process is gone" in capsys.readouterr().out
     release(tmp_path, mine)
-    (tmp_path / LOCK_FILE).write_text(json.dumps(lock_of(int(gone.stdout), "another-machine")))
+    lock.write_text(json.dumps(lock_of(int(gone.stdout), "another-machine")))
     with pytest.raises(CheckpointError, match=f"pid {gone.stdout.strip()} on another-machine"):
-        acquire(tmp_path)  # a process of another machine cannot be seen from here: never judged stale
+        acquire(tmp_path)  # another machine's run, touched a moment ago: alive, as far as anyone can tell
+    silent = time.time() - STALE_AFTER_S - 60
+    os.utime(lock, (silent, silent))  # a Colab runtime that died: its lock in Drive, untouched for 11 minutes
+    mine = acquire(tmp_path)
+    assert "on another-machine) is gone, untouched for 11 minutes" in capsys.readouterr().out
+    release(tmp_path, mine)
+
+
+def test_a_running_training_touches_its_lock_so_that_other_machines_see_it_alive(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock_module, "HEARTBEAT_S", 0.05)
+    with run_lock(tmp_path, Process(torch.device("cpu"))):
+        lock = tmp_path / LOCK_FILE
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))
+        deadline = time.time() + 10
+        while time.time() - lock.stat().st_mtime > 60 and time.time() < deadline:
+            time.sleep(0.05)
+        assert time.time() - lock.stat().st_mtime < 60  # touched again by the run's heartbeat
+        with pytest.raises(CheckpointError, match="another training run is using this checkpoint folder"):
+            acquire(tmp_path)
 
 
 def test_under_torchrun_only_rank_0_takes_the_lock(tmp_path):
@@ -225,6 +250,33 @@ def test_under_torchrun_only_rank_0_takes_the_lock(tmp_path):
 
 
 # ---------------------------------------------------------------- a full disk, a read-only folder
+
+
+def test_importing_the_package_leaves_the_process_umask_alone(monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o022)
+    importlib.reload(files)  # as at import: reading the umask by setting it to 0 left a window for other threads
+    assert calls == []
+
+
+def test_an_atomic_write_gets_an_ordinary_new_files_permissions(tmp_path):
+    mask = os.umask(0o027)
+    try:
+        with files.atomic_write(tmp_path / "a.bin") as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o640  # 0o666 less this umask
+
+
+def test_a_synced_atomic_write_flushes_the_file_then_its_folders_new_entry(tmp_path, monkeypatch):
+    synced, real_fsync = [], os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)) or real_fsync(fd))
+    with files.atomic_write(tmp_path / "a.bin", sync=True) as handle:
+        handle.write(b"x")
+    assert synced == [False, True]  # the file's data, then the folder's entry of its new name
+    assert (tmp_path / "a.bin").read_bytes() == b"x"
+
 
 UNEXPECTED_POS = "[enforce fail at inline_container.cc:672] . unexpected pos 4895616 vs 4895504"
 

@@ -1,5 +1,5 @@
 """The GAN's step: what D sees, gradient accumulation, mixed precision's choice, health warnings,
-and a batch too large for the GPU."""
+a batch too large for the GPU, and training without D."""
 
 import copy
 
@@ -8,13 +8,15 @@ import torch
 
 from bgremove_utils.data.images import over
 from bgremove_utils.errors import ConfigError
-from bgremove_utils.models.checkpoint import load_checkpoint, load_generator
+from bgremove_utils.models import networks
+from bgremove_utils.models.checkpoint import load_checkpoint
 from bgremove_utils.settings import make_config
+from bgremove_utils.training import gan as gan_module
 from bgremove_utils.training import hardware, loop
-from bgremove_utils.training.gan import GAN, adversarial_share, reconstruction_step, train_step
-from bgremove_utils.training.hardware import amp_dtype, cpu_has_native_bf16
-from bgremove_utils.training.health import warn_if_unhealthy
-from bgremove_utils.training.loop import train
+from bgremove_utils.training.gan import GAN, adversarial_share, train_step
+from bgremove_utils.training.hardware import amp_dtype, cpu_has_native_bf16, prepare_device
+from bgremove_utils.training.health import game_report, warn_if_unhealthy
+from bgremove_utils.training.loop import summary_line, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 TINY = {"image_size": 32, "base_channels": 8, "d_channels": 8, "depth": 3, "amp": False}
@@ -38,16 +40,20 @@ def _grads(module: torch.nn.Module) -> list[torch.Tensor]:
     return [p.grad.clone() for p in module.parameters()]
 
 
+def _floats(stats: dict) -> dict[str, float]:
+    return {key: float(value) for key, value in stats.items()}
+
+
 def test_accumulating_k_parts_gives_the_update_of_one_k_times_larger_batch(tiny_loaders):
     photo, target = next(iter(tiny_loaders.train))  # 8 pictures
+    background = torch.rand(8, 3, 32, 32)  # the same backgrounds for D's views
     results = []
     for parts in (1, 4):
         # without spectral norm: its power iteration steps once per forward, so k parts normalise
         # D's weights k times a step, a hair away from one batch's update (3e-4 on g_adv)
         config = make_config("quick", **TINY, grad_accum=parts, d_spectral_norm=False)
         gan = GAN.build(config, torch.device("cpu"))
-        torch.manual_seed(1)  # the same backgrounds for D's views
-        stats = train_step(photo, target, gan, config)
+        stats = _floats(train_step(photo, target, background, gan, config))
         results.append((stats, _grads(gan.d) + _grads(gan.g)))  # the gradients each optimizer stepped with
     (one, grads_one), (four, grads_four) = results
     assert one.keys() == four.keys()
@@ -55,6 +61,15 @@ def test_accumulating_k_parts_gives_the_update_of_one_k_times_larger_batch(tiny_
         assert four[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
     for a, b in zip(grads_one, grads_four):
         torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-6)
+
+
+def test_the_step_leaves_its_numbers_on_the_device_for_the_loop_to_read_later(tiny_loaders):
+    config = make_config("quick", **TINY)
+    gan = GAN.build(config, torch.device("cpu"))
+    photo, target = next(iter(tiny_loaders.train))
+    stats = train_step(photo, target, gan.backgrounds.draw(len(photo)), gan, config, measure_share=True)
+    assert all(torch.is_tensor(v) and v.dim() == 0 and not v.requires_grad for v in stats.values())
+    assert {"loss_d", "d_real", "d_fake", "loss_g", "g_adv", "alpha_l1", "adv_share"} <= set(stats)
 
 
 def test_bfloat16_only_on_a_cpu_that_has_it_natively(tmp_path, monkeypatch):
@@ -74,6 +89,30 @@ def test_bfloat16_only_on_a_cpu_that_has_it_natively(tmp_path, monkeypatch):
     assert amp_dtype(torch.device("cpu")) is None
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     assert amp_dtype(torch.device("cpu")) == torch.bfloat16
+
+
+def test_cuda_trains_in_bfloat16_where_the_gpu_has_it_else_float16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert amp_dtype(torch.device("cuda")) == torch.bfloat16  # an A100, an H100, an L4
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    assert amp_dtype(torch.device("cuda")) == torch.float16  # a T4, Colab's free GPU
+
+
+@pytest.mark.parametrize("dtype, scaled", [(torch.float16, True), (torch.bfloat16, False), (None, False)])
+def test_float16_gets_a_loss_scaler_for_each_network_and_other_precisions_none(monkeypatch, dtype, scaled):
+    monkeypatch.setattr(gan_module, "amp_dtype", lambda device: dtype)  # what a GPU without bfloat16 answers
+    gan = GAN.build(make_config("quick", **{**TINY, "amp": True}), torch.device("cpu"))
+    assert gan.dtype == dtype
+    assert gan.scaler_g.is_enabled() == gan.scaler_d.is_enabled() == scaled
+    assert gan.scaler_g is not gan.scaler_d  # G's loss is ~100x D's: one scale cannot suit both
+
+
+def test_cudnn_picks_its_fastest_convolutions_on_cuda_only(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    prepare_device(torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark is False
+    prepare_device(torch.device("cuda"))  # sets a flag only: no GPU needed to check it
+    assert torch.backends.cudnn.benchmark is True
 
 
 def _row(epoch, loss_d=0.69, d_real=0.5, d_fake=0.5, spread=0.2):
@@ -104,10 +143,10 @@ def test_no_health_warning_for_a_healthy_run_or_an_untrained_start_or_without_th
 def test_a_batch_too_large_for_the_gpu_is_one_clear_error_with_a_size_that_fits(tmp_path, tiny_loaders, monkeypatch):
     real_step = loop.train_step
 
-    def small_memory(photo, target, gan, config, *args, **kwargs):
+    def small_memory(photo, target, background, gan, config, *args, **kwargs):
         if len(photo) // config.grad_accum > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_step(photo, target, gan, config, *args, **kwargs)
+        return real_step(photo, target, background, gan, config, *args, **kwargs)
 
     monkeypatch.setattr(loop, "train_step", small_memory)
     args = {**TINY, "epochs": 1, "checkpoint_dir": str(tmp_path), "progress": False, "sample_every": 0}
@@ -119,12 +158,12 @@ def test_a_batch_too_large_for_the_gpu_is_one_clear_error_with_a_size_that_fits(
 
 
 def test_running_out_of_memory_in_gs_half_leaves_no_trace_and_names_a_batch_that_fits(tiny_loaders):
-    config = make_config("quick", **TINY, ema_decay=0.9)
+    config = make_config("quick", **TINY)
     gan = GAN.build(config, torch.device("cpu"))
     photo, target = next(iter(tiny_loaders.train))  # 8 pictures
-    loop._step(photo, target, gan, config)  # one real step first: the optimizers have a state
-    before = {name: copy.deepcopy(part.state_dict()) for name, part in [("d", gan.d), ("g", gan.g), ("ema", gan.ema)]}
-    before |= {"opt_d": copy.deepcopy(gan.opt_d.state_dict()), "opt_g": copy.deepcopy(gan.opt_g.state_dict())}
+    background = gan.backgrounds.draw(len(photo))
+    loop._step(photo, target, background, gan, config)  # one real step first: the optimizers have a state
+    before = {name: copy.deepcopy(getattr(gan, name).state_dict()) for name in ("d", "g", "opt_d", "opt_g")}
     judge = gan.d.forward
 
     def small_memory(*args, **kwargs):  # D judging G's cut-outs for G's loss: G's half, where the peak is
@@ -135,10 +174,9 @@ def test_running_out_of_memory_in_gs_half_leaves_no_trace_and_names_a_batch_that
 
     gan.d.forward = small_memory
     with pytest.raises(ConfigError, match=r"batch_size=8: .* one of 2 does: use batch_size=2"):
-        loop._step(photo, target, gan, config)
+        loop._step(photo, target, background, gan, config)
     assert all(p.requires_grad for p in gan.d.parameters())  # D trainable again
-    assert gan.steps == 1
-    for name in ("d", "g", "ema", "opt_d", "opt_g"):
+    for name in ("d", "g", "opt_d", "opt_g"):
         _assert_same(getattr(gan, name).state_dict(), before[name])
 
 
@@ -158,65 +196,20 @@ def _assert_same(a, b) -> None:
         assert a == b
 
 
-def test_history_records_what_d_says_of_real_and_fake_cutouts(tmp_path, tiny_loaders, tiny_run):
+def test_history_records_what_d_says_of_real_and_fake_cutouts_and_its_pull_on_g(tmp_path, tiny_loaders, tiny_run):
     history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1))
     row = history[0]
-    assert 0 < row["d_fake"] < 1 and 0 < row["d_real"] < 1
-    assert row["loss_d"] == pytest.approx(row["d_bce"], rel=1e-2)  # trained with BCE: the reading (bfloat16 aside)
-
-
-def test_the_moving_average_of_g_after_two_steps_is_the_first_weights_then_a_blend(tiny_loaders):
-    config = make_config("quick", **TINY, ema_decay=0.9)
-    gan = GAN.build(config, torch.device("cpu"))
-    photo, target = next(iter(tiny_loaders.train))
-    train_step(photo, target, gan, config)
-    first = {k: v.clone() for k, v in gan.g.state_dict().items()}
-    train_step(photo, target, gan, config)
-    second = gan.g.state_dict()
-    for name, averaged in gan.ema.module.state_dict().items():  # 0.9 x the first weights + 0.1 x the second
-        torch.testing.assert_close(averaged, 0.9 * first[name] + 0.1 * second[name])
-    assert gan.ema.n_averaged.item() == 2
-
-
-LEVERS = {
-    "lr_d": 2e-3,
-    "gan_loss": "hinge",
-    "r1_weight": 0.01,
-    "r1_every": 2,
-    "fm_weight": 1.0,
-    "d_scales": 2,
-    "d_spectral_norm": True,
-    "unlabelled": "builtin",
-    "unlabelled_batch": 4,
-    "ema_decay": 0.9,
-}
-
-
-def test_every_lever_of_the_game_trains_resumes_and_is_recorded(tmp_path, tiny_loaders, tiny_run):
-    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=1, **LEVERS))
-    row = history[0]
-    assert row["adv_share"] > 0 and row["r1"] > 0 and row["g_fm"] > 0
-    assert 0 < row["d_unlabelled"] < 1 and 0 < row["d_bce"]
-    state = load_checkpoint(tmp_path / "last.pt")
-    assert state["ema_averaged"] > 0  # best.pt and the export hold the average, the optimizer's weights beside it
-    trained, averaged = state["generator_trained"], state["generator"]
-    assert any(not torch.equal(trained[k], averaged[k]) for k in trained)
-    torch.testing.assert_close(load_generator(tmp_path / "last.pt").state_dict(), averaged)
-    history = train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=2, **LEVERS))
-    assert [r["epoch"] for r in history] == [1, 2]
+    assert 0 < row["d_fake"] < 1 and 0 < row["d_real"] < 1 and 0 < row["loss_d"]
+    assert row["adv_share"] > 0  # measured every few steps: D's term pulls on G's last layer
 
 
 def test_the_adversarial_share_is_the_ratio_of_the_pulls_on_gs_last_layer():
     head = torch.ones(3, requires_grad=True)
     adversarial, reconstruction = (0.1 * head).sum(), (2.0 * head).sum()
-    assert adversarial_share(adversarial + reconstruction, adversarial, head) == pytest.approx(0.05)
-    from_d = adversarial + (0.3 * head).sum()  # D's features: D's pull too
-    assert adversarial_share(from_d + reconstruction, from_d, head) == pytest.approx(0.2)
+    assert adversarial_share(adversarial + reconstruction, adversarial, head).item() == pytest.approx(0.05)
 
 
 def test_game_report_calls_a_d_stuck_at_log_2_blind_not_healthy():
-    from bgremove_utils.training.health import game_report
-
     row = {"epoch": 1, "loss_d": 0.69, "d_real": 0.51, "d_fake": 0.49}
     assert "learnt next to nothing" in game_report([row, {**row, "epoch": 2}])
     barely = {"epoch": 2, "loss_d": 0.67, "d_real": 0.53, "d_fake": 0.47}  # scores apart, loss near log 2
@@ -227,25 +220,30 @@ def test_game_report_calls_a_d_stuck_at_log_2_blind_not_healthy():
     assert "the game is alive" in game_report([row, alive])
 
 
-def test_before_the_game_starts_g_learns_alone_and_d_is_left_as_it_was(tmp_path, tiny_loaders, tiny_run):
-    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=3, adv_start=0.5))  # epochs 1-2: G alone
-    assert [("loss_d" in row) for row in history] == [False, False, True]
-    assert all(row["loss_g"] > 0 and row["alpha_l1"] > 0 for row in history)
-    config = make_config("quick", **TINY)
+def test_without_the_gan_no_d_is_built_run_or_stepped(tmp_path, tiny_loaders, tiny_run, monkeypatch):
+    config = make_config("quick", **TINY, adv_weight=0)
     gan = GAN.build(config, torch.device("cpu"))
-    d_before, g_before = copy.deepcopy(gan.d.state_dict()), copy.deepcopy(gan.g.state_dict())
+    assert gan.d is None and gan.opt_d is None
+    g_before = copy.deepcopy(gan.g.state_dict())
     photo, target = next(iter(tiny_loaders.train))
-    stats = reconstruction_step(photo, target, gan, config)
-    assert "loss_d" not in stats and "g_adv" not in stats
-    assert all(torch.equal(v, gan.d.state_dict()[k]) for k, v in d_before.items())
-    assert any(not torch.equal(v, gan.g.state_dict()[k]) for k, v in g_before.items())
+    stats = train_step(photo, target, gan.backgrounds.draw(len(photo)), gan, config, measure_share=True)
+    assert set(stats) == {"loss_g", "alpha_l1", "alpha_bce", "colour_l1", "alpha_iou"}
+    assert any(not torch.equal(v, gan.g.state_dict()[k]) for k, v in g_before.items())  # G learnt
+    monkeypatch.setattr(networks.DModel, "forward", lambda *a: pytest.fail("D ran without the GAN"))
+    history = train(loaders=tiny_loaders, **tiny_run(tmp_path, epochs=2, adv_weight=0))
+    assert all("loss_d" not in row and row["loss_g"] > 0 for row in history)
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["discriminator"] is None and state["opt_d"] is None and len(state["schedulers"]) == 1
+    assert [
+        r["epoch"] for r in train(loaders=tiny_loaders, resume=True, **tiny_run(tmp_path, epochs=3, adv_weight=0))
+    ] == [1, 2, 3]
+    assert "No D" in game_report(history) and "no D (adv_weight 0)" in summary_line(history, "quick", "cpu")
+    warn_if_unhealthy(history, config, set())  # nothing to say of a game that was not played
 
 
-def test_game_report_and_health_read_a_history_whose_first_epochs_trained_g_alone(recwarn):
-    from bgremove_utils.training.health import game_report
-
+def test_game_report_and_health_read_a_history_whose_first_epochs_had_no_d(recwarn):
     alone = [{"epoch": e, "loss_g": 50.0, "val_alpha_spread": 0.2} for e in (1, 2, 3)]
-    assert "D has not played yet" in game_report(alone)
+    assert "No D" in game_report(alone)
     played = {"epoch": 4, "loss_g": 40.0, "loss_d": 0.55, "d_real": 0.65, "d_fake": 0.35, "val_alpha_spread": 0.2}
     report = game_report([*alone, played])
     assert "at epoch 4" in report and "the game is alive" in report

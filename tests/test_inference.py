@@ -11,8 +11,8 @@ from bgremove_utils.settings import GConfig
 
 
 @pytest.fixture(scope="module")
-def generator(quick_run):
-    return load_generator(quick_run[0] / "best.pt")
+def generator(trained_run):
+    return load_generator(trained_run[0] / "best.pt")
 
 
 def test_output_is_an_rgba_png_the_size_of_the_input(tmp_path, sample_root, generator):

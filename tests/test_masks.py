@@ -46,6 +46,19 @@ def test_a_class_index_mask_is_object_wherever_its_class_is_not_0(tmp_path):
     np.testing.assert_array_equal(matte.alpha, OBJECT * 255)
 
 
+@pytest.mark.parametrize(("classes", "kind"), [((1,), "0/1 mask"), ((1, 2), "class-index mask")])
+def test_an_rgb_mask_of_0_1_or_class_indices_is_read_as_its_object_not_as_empty(tmp_path, classes, kind):
+    indices = _square(classes[0])
+    indices[8:24, 16:24] = classes[-1]  # a second class on half of the object, when there is one
+    Image.fromarray(np.dstack([indices] * 3), "RGB").save(tmp_path / "i.png")  # as many tools save a label map
+    matte = read_matte(tmp_path / "i.png")
+    assert matte.kind == f"{kind} (saved as RGB)" and matte.problem is None
+    np.testing.assert_array_equal(matte.alpha, OBJECT * 255)
+    Image.fromarray(np.dstack([_square(255)] * 3), "RGB").save(tmp_path / "rgb.png")
+    Image.fromarray(_square(255), "L").save(tmp_path / "l.png")  # 0/255 as RGB and as L: the same matte
+    np.testing.assert_array_equal(read_matte(tmp_path / "rgb.png").alpha, read_matte(tmp_path / "l.png").alpha)
+
+
 def test_a_palette_mask_is_object_wherever_its_index_is_not_0(tmp_path):
     indices = _square(1)
     indices[8:16, 8:24] = 15

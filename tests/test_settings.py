@@ -5,9 +5,8 @@ from bgremove_utils.settings import TrainConfig, make_config, with_settings
 
 
 def test_a_setting_given_as_none_is_none_and_one_not_given_keeps_the_profiles():
-    builtin = make_config("cpu", unlabelled="builtin")
-    assert builtin.unlabelled == "builtin"
-    assert with_settings(builtin, unlabelled=None).unlabelled is None  # the way to say "none"
+    assert make_config("cpu", epochs=3).epochs == 3
+    assert with_settings(make_config("cpu", epochs=3), epochs=None).epochs is None  # the way to say "from steps"
     mine = make_config("cpu", data_root="mine", bg_path="photos", checkpoint_dir="runs")
     back = with_settings(mine, data_root=None, bg_path=None, checkpoint_dir=None)
     assert (back.data.data_root, back.data.bg_path, back.checkpoint_dir) == (None, None, None)
@@ -42,3 +41,11 @@ def test_rec_weight_is_still_understood_by_its_earlier_name_l1_weight(monkeypatc
     passed = {}
     monkeypatch.setattr(cli, "train", lambda **kwargs: passed.update(kwargs) or [])
     assert cli.main(["train", "--l1-weight", "3"]) == 0 and passed["rec_weight"] == 3.0
+
+
+def test_a_checkpoints_config_naming_settings_no_longer_kept_still_loads():
+    saved = make_config("cpu").to_dict()
+    saved |= {"adv_start": 0.5, "gan_loss": "hinge", "r1_weight": 1.0, "unlabelled": "builtin", "ema_decay": 0.99}
+    saved["data"] |= {"composite": True, "stretch": 2.0, "colour_jitter": 0.3}
+    saved["d"] |= {"d_scales": 2}
+    assert TrainConfig.from_dict(saved) == make_config("cpu")  # the rest of it, as the profile has it

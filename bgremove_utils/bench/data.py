@@ -16,9 +16,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.functional import to_tensor
 
 from ..data.augment import CROP_RATIO, CROP_SCALE
-from ..data.backgrounds import Backgrounds
 from ..data.dataset import PairedImageDataset
-from ..data.photos import load_photos
 from ..settings import DataConfig, TrainConfig
 from ..training.loop import train
 from .common import Row
@@ -49,46 +47,32 @@ class PlainPairs(Dataset):
 def bench_data(pairs: list, config: TrainConfig, n_batches: int) -> tuple[list[Row], PairedImageDataset]:
     """Batches/s of our in-memory uint8 dataset serving the pairs as stored (the default) vs
     PlainPairs: same batch, size and augmentation (flips and crops: torchvision's transforms have no
-    zoom-out like ours, which costs the same one resampling); and ours pasting each cut-out on a
-    fresh background (`composite=True`), which it returns."""
+    zoom-out like ours, which costs the same one resampling); ours is returned."""
     size, start = config.g.image_size, time.perf_counter()
-    ours = PairedImageDataset(pairs, size, augment=True, backgrounds=Backgrounds(load_photos("train"), size))
+    ours = PairedImageDataset(pairs, size, augment=True)
     build, rates = time.perf_counter() - start, []
-    stored = PairedImageDataset(pairs, size, augment=True)
-    for dataset in (stored, PlainPairs(pairs, size), ours):
+    for dataset in (ours, PlainPairs(pairs, size)):
         loader = DataLoader(dataset, batch_size=config.data.batch_size, shuffle=True, drop_last=True)
         batches, start = 0, time.perf_counter()
         while batches < n_batches:
             batches += sum(1 for _ in zip(range(n_batches - batches), loader))
         rates.append(batches / (time.perf_counter() - start))
     note = f"the default; batch {config.data.batch_size}, {config.g.image_size} px; "
-    note += f"ours decodes {len(pairs)} pairs and cuts the photos once in {build:.1f} s"
-    rows = [
-        Row("data pipeline", "batches/s", *rates[:2], target=">= 20x", met=rates[0] >= 20 * rates[1], note=note),
-        Row(
-            "  ours, pasted (composite)", "batches/s", rates[2], rates[1], note="fresh backgrounds: what pasting costs"
-        ),
-    ]
-    return rows, ours
+    note += f"ours decodes {len(pairs)} pairs once in {build:.1f} s"
+    return [Row("data pipeline", "batches/s", *rates, target=">= 20x", met=rates[0] >= 20 * rates[1], note=note)], ours
 
 
 def bench_data_wait(kwargs: dict) -> list[Row]:
     """The share of a training pass the loop spends getting its next batch ready (the loader, the copy,
-    the unlabelled photos) rather than stepping, measured by `train` in one epoch of the profile
-    (`kwargs`): pairs as stored or pasted on fresh backgrounds, in the main process or 2 workers."""
+    D's backgrounds) rather than stepping, measured by `train` in one epoch of the profile (`kwargs`):
+    in the main process or 2 workers."""
     rows, default = [], DataConfig()
-    for composite in (False, True):
-        for workers in (0, 2):
-            with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-                history = train(
-                    checkpoint_dir=tmp, progress=False, sample_every=0, epochs=1, **kwargs,
-                    composite=composite, num_workers=workers,
-                )  # fmt: skip
-            wait = history[0]["data_wait"]
-            label = f"{'pasted' if composite else 'as stored'}, {workers} workers"
-            is_default = (composite, workers) == (default.composite, default.num_workers)
-            note = "the default settings" if is_default else ""
-            note += "; one epoch: the workers' start included" if workers else ""
-            target, met = (f"< {WAIT_TARGET:.0%}", wait < WAIT_TARGET) if is_default else ("", None)
-            rows.append(Row(f"data wait, {label}", "share", wait, None, False, target, met, note.strip("; ")))
+    for workers in (0, 2):
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+            history = train(checkpoint_dir=tmp, progress=False, sample_every=0, epochs=1, **kwargs, num_workers=workers)
+        wait, is_default = history[0]["data_wait"], workers == default.num_workers
+        note = "the default settings" if is_default else ""
+        note += "; one epoch: the workers' start included" if workers else ""
+        target, met = (f"< {WAIT_TARGET:.0%}", wait < WAIT_TARGET) if is_default else ("", None)
+        rows.append(Row(f"data wait, {workers} workers", "share", wait, None, False, target, met, note.strip("; ")))
     return rows

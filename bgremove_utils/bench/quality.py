@@ -20,7 +20,7 @@ TARGET_RATIO = 5.0  # this course reaches each level at least so many times soon
 # the original project's optimisation (constant rates: resumed a few epochs at a time, exactly), in float32,
 # its G as trained (no moving average, whatever the profile asks), and its game from the first step
 PLAIN = {key: ORIGINAL[key] for key in ("lr_g", "lr_d", "lr_schedule")}
-PLAIN |= {"amp": False, "ema_decay": 0.0, "adv_start": 0.0}
+PLAIN |= {"amp": False}
 
 
 def bench_quality(kwargs: dict, levels: tuple[float, ...], peer_seconds: float) -> tuple[list[Row], dict]:

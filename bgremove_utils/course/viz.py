@@ -12,12 +12,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader, Subset
 
 from ..data.images import open_image
 from ..data.photos import PHOTOS, load_photos
 from ..data.stats import AlphaStats
-from ..evaluation.metrics import baseline_alpha, gradient_error, per_image_iou_mae, predict_alpha, sad_error
+from ..evaluation.metrics import (
+    baseline_alpha,
+    gradient_error,
+    hole_count,
+    hole_error,
+    per_image_iou_mae,
+    predict_alpha,
+    sad_error,
+)
 from ..export.inference import cut_out, get_generator
+from ..settings import EVAL_BATCH
 
 
 def checkerboard(height: int, width: int, square: int = 8) -> np.ndarray:
@@ -64,6 +74,8 @@ def _aspect(dataset, index: int) -> float:
     """The height / width of an item's photo file (read from its header): the networks see every
     picture squashed into a square, and a figure draws it back at the photo's own shape. 1 for
     items that are not files (a batch drawn in memory)."""
+    if isinstance(dataset, Subset):  # a chosen few of a data set: the item it stands for
+        return _aspect(dataset.dataset, int(dataset.indices[index]))
     pairs = getattr(dataset, "pairs", None)
     if not pairs:
         return 1.0
@@ -122,8 +134,8 @@ def plot_history(history: list[dict] | str | os.PathLike):
     """Four panels per epoch, from `train`'s history or its history.json: the reconstruction loss on
     the training batches beside the same on the validation split (a gap that grows is overfitting);
     each reconstruction term; the GAN's game, D's loss and its mean scores of real and of G's
-    cut-outs (and of G's cut-outs of unlabelled photos, when it judged some), beside log 2 = 0.69
-    (the loss of a D that cannot tell them apart); and the validation IoU and MAE."""
+    cut-outs, beside log 2 = 0.69 (the loss of a D that cannot tell them apart), or a note when
+    there was no D (`adv_weight` 0); and the validation IoU and MAE."""
     if not isinstance(history, list):
         history = json.loads(Path(history).read_text())
     epochs = [row["epoch"] for row in history]
@@ -145,13 +157,15 @@ def plot_history(history: list[dict] | str | os.PathLike):
         ("g_adv", "G adversarial", "-"),
         ("d_real", "D's score, real", "--"),
         ("d_fake", "D's score, G's", "--"),
-        ("d_unlabelled", "D's score, G's of unlabelled photos", ":"),
     ):
-        if any(key in row for row in history):  # epochs before the game (G alone) leave a gap
+        if any(key in row for row in history):  # epochs without D (resumed with another adv_weight) leave a gap
             ax_game.plot(epochs, [row.get(key, np.nan) for row in history], style, label=label)
-    ax_game.axhline(np.log(2), color="grey", lw=0.8, ls=":", label="log 2: D cannot tell")
     ax_game.set(xlabel="epoch", title="the game: D against G")
-    ax_game.legend(fontsize=8)
+    if any("loss_d" in row for row in history):
+        ax_game.axhline(np.log(2), color="grey", lw=0.8, ls=":", label="log 2: D cannot tell")
+        ax_game.legend(fontsize=8)
+    else:
+        ax_game.text(0.5, 0.5, "no D: G trained alone\n(adv_weight 0)", ha="center", va="center")
     ax_val.plot(epochs, [row["val_iou"] for row in history], label="IoU", color="tab:green")
     ax_val.plot(epochs, [row["val_mae"] for row in history], label="MAE", color="tab:red")
     ax_val.set(xlabel="epoch", title="validation metrics", ylim=(0, 1))
@@ -313,3 +327,75 @@ def compare_exports(image: Image.Image, generator, box: tuple[int, int, int, int
             ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def explain_iou_and_holes(size: int = 96):
+    """Two of the course's measures, drawn: IoU, the overlap of a predicted object with the true
+    one over their union (green: both; red: predicted only; blue: true only), and Holes, a region
+    of background wholly inside a predicted object, which the true object has not (counted whole,
+    however few its pixels: |holes(prediction) - holes(truth)|)."""
+    yy, xx = np.mgrid[:size, :size] / size
+    true = ((xx - 0.45) / 0.3) ** 2 + ((yy - 0.5) / 0.38) ** 2 < 1
+    pred = ((xx - 0.55) / 0.3) ** 2 + ((yy - 0.5) / 0.34) ** 2 < 1
+    holed = true & ~(((xx - 0.4) ** 2 + (yy - 0.4) ** 2 < 0.006) | ((xx - 0.55) ** 2 + (yy - 0.65) ** 2 < 0.003))
+    to_alpha = lambda mask: torch.from_numpy(mask.astype(np.float32))[None, None]
+    iou = (true & pred).sum() / (true | pred).sum()
+    holes = hole_error(to_alpha(holed), to_alpha(true)).item()
+    overlap = np.ones((size, size, 3), np.float32)
+    overlap[true & pred], overlap[pred & ~true], overlap[true & ~pred] = (
+        (0.3, 0.7, 0.3),
+        (0.9, 0.3, 0.3),
+        (0.3, 0.4, 0.9),
+    )
+    panels = [
+        (overlap, f"IoU = both / either = {iou:.2f}"),
+        (true, "true object: no hole"),
+        (holed, f"predicted: Holes = |{holes:.0f} - 0| = {holes:.0f}"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
+    for ax, (image, title) in zip(axes, panels):
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def compare_holes(dataset, generators: dict, n_images: int = 4):
+    """Where two trainings differ in whole shapes: the `n_images` pictures of `dataset` on which their
+    hole errors (|holes of the matte - holes of the truth|, as `evaluate` counts them) differ most,
+    either way. `generators`: {label: a GModel or checkpoint path, or a list of them (one per random
+    seed), whose errors are averaged}. Each row: the photo at its own shape, the true mask with its
+    holes, and each label's (first) matte with its holes. Returns (figure, {label: mean error})."""
+    arms = {
+        label: [get_generator(g) for g in (found if isinstance(found, list) else [found])]
+        for label, found in generators.items()
+    }
+    loader = DataLoader(dataset, batch_size=EVAL_BATCH)
+    photos, truth = (torch.cat(parts) for parts in zip(*((x, y[:, 3:]) for x, y in loader)))
+    mattes = {
+        label: [
+            torch.cat([predict_alpha(g, x.to(next(g.parameters()).device)).cpu() for x, _ in loader]) for g in models
+        ]
+        for label, models in arms.items()
+    }
+    true_holes = hole_count(truth)
+    errors = {
+        label: np.mean([np.abs(hole_count(m) - true_holes) for m in found], axis=0) for label, found in mattes.items()
+    }
+    first, second = errors.values()
+    order = [int(i) for i in np.argsort(-np.abs(first - second), kind="stable")[:n_images]]
+    aspects = [_aspect(dataset, i) for i in order]
+    fig, axes = _rows(aspects, 2 + len(arms))
+    for row, i, aspect in zip(axes, order, aspects):
+        panels = [(_hwc(photos[i]), "photo"), (truth[i, 0].numpy(), f"true mask, holes: {true_holes[i]}")]
+        for label, found in mattes.items():
+            count = hole_count(found[0][i : i + 1])[0]
+            panels.append((found[0][i, 0].numpy(), f"{label}, holes: {count}"))
+        for ax, (image, title) in zip(row, panels):
+            ax.imshow(np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, aspect=aspect)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig, {label: float(error.mean()) for label, error in errors.items()}

@@ -12,7 +12,7 @@ from torchvision.transforms import RandomResizedCrop
 CROP_SCALE, CROP_RATIO = (0.5, 1.0), (0.75, 1.33)  # RandomResizedCrop's area fraction and aspect ratio
 
 
-def augment_batch(images: torch.Tensor, zoom_out: float = 1.0, stretch: float = 1.0) -> torch.Tensor:
+def augment_batch(images: torch.Tensor, zoom_out: float = 1.0) -> torch.Tensor:
     """A random horizontal flip and crop (RandomResizedCrop's) of each picture of a batch (B, C, S, S),
     resized back to S: torchvision's v2 transforms draw one set of parameters per call, so here torchvision's
     RandomResizedCrop draws each crop and one `grid_sample` resamples them all (bilinear; a crop is
@@ -26,14 +26,9 @@ def augment_batch(images: torch.Tensor, zoom_out: float = 1.0, stretch: float = 
     out-of-focus background does. torchvision's RandomZoomOut fills a constant frame, an edge no
     photograph has; mirroring the picture instead (`padding_mode="reflection"`) scored lower on real
     photographs (docs/real-photos.md). Shrunk without a low-pass filter, the finest detail aliases a
-    little, the photo and its matte alike.
-
-    `stretch` > 1: a crop's aspect ratio is drawn from 1 / `stretch` to `stretch` (beyond CROP_RATIO's)
-    and a zoomed-out picture is as unevenly shrunk: a photograph of any shape is squashed into the
-    square the model sees, so a wide frame's objects come narrower than in portrait-shaped pictures."""
+    little, the photo and its matte alike."""
     b, _, height, width = images.shape
-    ratio = (min(CROP_RATIO[0], 1 / stretch), max(CROP_RATIO[1], stretch))
-    boxes = torch.tensor([RandomResizedCrop.get_params(images[0], CROP_SCALE, ratio) for _ in range(b)])
+    boxes = torch.tensor([RandomResizedCrop.get_params(images[0], CROP_SCALE, CROP_RATIO) for _ in range(b)])
     top, left, h, w = boxes.to(images.dtype).unbind(1)  # get_params gives (top, left, height, width)
     flip = torch.where(torch.rand(b) < 0.5, -1.0, 1.0).to(images.dtype)
     theta = torch.zeros(b, 2, 3, dtype=images.dtype)
@@ -42,55 +37,23 @@ def augment_batch(images: torch.Tensor, zoom_out: float = 1.0, stretch: float = 
     if zoom_out < 1:
         out = torch.rand(b) < 0.5
         side = (zoom_out + (1 - zoom_out) * torch.rand(b)).to(images.dtype)  # the picture's share of the frame
-        aspect = stretch ** (2 * torch.rand(b, dtype=images.dtype) - 1) if stretch > 1 else torch.ones_like(side)
-        sx, sy = (side * aspect.sqrt()).clamp(max=1), (side / aspect.sqrt()).clamp(max=1)
-        cx, cy = ((1 - s) * (2 * torch.rand(b, dtype=images.dtype) - 1) for s in (sx, sy))  # where it lies
-        zoomed = torch.stack([flip / sx, -flip * cx / sx, 1 / sy, -cy / sy], 1)
+        cx, cy = ((1 - side) * (2 * torch.rand(b, dtype=images.dtype) - 1) for _ in range(2))  # where it lies
+        zoomed = torch.stack([flip / side, -flip * cx / side, 1 / side, -cy / side], 1)
         theta[out, 0, 0], theta[out, 0, 2], theta[out, 1, 1], theta[out, 1, 2] = zoomed[out].unbind(1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-# RGB to YIQ: luma (ITU-R 601, as torchvision's grayscale) and two chroma axes. Scaling the chroma is
-# torchvision's adjust_saturation; turning it about the luma axis turns the hue.
-_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-
-
-def jitter_colours(photo: torch.Tensor, cutout: torch.Tensor, strength: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """A colour jitter of each photo (B, 3, S, S) and its RGBA cut-out's colours alike, a new draw per
-    picture: brightness and saturation scaled by 1 - `strength` to 1 + `strength`, the hue turned by up
-    to `strength` / 2 of the colour wheel either way. A model that has seen only people and horses may
-    take skin or coat colours for "the object"; other colours make it look at shape and contrast.
-
-    One 3x3 matrix a picture, applied per pixel, so the cut-out's colours stay the photo's: torchvision's
-    ColorJitter draws once per call, and its hue (through HSV) took 24 ms a picture on two cores, more
-    than a training step's share; here the hue turns about the luma axis of YIQ, the whole batch at once."""
-    b = photo.shape[0]
-    hue, saturation, brightness = (strength * (2 * torch.rand(b) - 1) for _ in range(3))  # each in [-s, s)
-    turn = torch.pi * hue  # radians: `strength` / 2 of the wheel at most
-    chroma = torch.stack([turn.cos(), -turn.sin(), turn.sin(), turn.cos()], 1).view(b, 2, 2)
-    yiq = torch.zeros(b, 3, 3)
-    yiq[:, 0, 0], yiq[:, 1:, 1:] = 1, chroma * (1 + saturation).view(b, 1, 1)
-    matrix = ((1 + brightness).view(b, 1, 1) * torch.linalg.inv(_YIQ) @ yiq @ _YIQ).to(photo.dtype)
-
-    def mix(rgb: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bij,bjhw->bihw", matrix, rgb).clamp(0, 1)
-
-    return mix(photo), torch.cat([mix(cutout[:, :3]), cutout[:, 3:]], 1)
-
-
 def augment_pairs(
-    photo: torch.Tensor, cutout: torch.Tensor, zoom_out: float = 1.0, stretch: float = 1.0, colour: float = 0.0
+    photo: torch.Tensor, cutout: torch.Tensor, zoom_out: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`augment_batch` of photos (B, 3, S, S) and their RGBA cut-outs (B, 4, S, S) together. The
     cut-out's colours are resampled premultiplied by alpha, then divided by it again, as Pillow
     resizes RGBA pictures: resampled as they are, a soft pixel's colour would be blended with the
     colour stored under alpha 0 (black in the sample: dark halos on every edge). Where alpha is 0
-    the colour is 0. `colour` > 0: then `jitter_colours` of that strength."""
+    the colour is 0."""
     alpha = cutout[:, 3:]
-    both = augment_batch(torch.cat([photo, cutout[:, :3] * alpha, alpha], 1), zoom_out, stretch)  # (B, 7, S, S)
+    both = augment_batch(torch.cat([photo, cutout[:, :3] * alpha, alpha], 1), zoom_out)  # (B, 7, S, S)
     photo, premultiplied, alpha = both[:, :3], both[:, 3:6], both[:, 6:]
     rgb = torch.where(alpha > 0, premultiplied / alpha.clamp_min(1e-12), 0.0).clamp(0, 1)
-    if colour > 0:
-        return jitter_colours(photo, torch.cat([rgb, alpha], 1), colour)
     return photo, torch.cat([rgb, alpha], 1)

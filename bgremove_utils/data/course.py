@@ -6,10 +6,11 @@ scores on, whichever of them are here (the shipped ones always; the downloaded o
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 from ..paths import default_real_objects_dir, default_real_train_dir, default_real_val_dir
-from .real_download import in_place, pair_paths, read_catalogue
+from .real_download import CATALOGUE, in_place, pair_paths, read_catalogue
 from .sample import make_sample
 
 GET_THE_REST = "python -m bgremove_utils download real"
@@ -48,11 +49,27 @@ def course_data_line() -> str:
     )
 
 
+def shareable(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """The pairs whose photographs may be shown in what the course publishes (its notebooks are
+    stored with their figures): all but those a course folder's `manifest.csv` lists as not
+    shipped, whose terms do not let the course pass them on (the portraits, fashion photos and
+    horses). A folder of your own, or the drawn sample, is kept whole."""
+    return [pair for pair in pairs if pair[0].stem not in _not_shipped(pair[0].parent.parent)]
+
+
+@cache
+def _not_shipped(folder: Path) -> frozenset[str]:
+    """The stems a real folder's manifest lists as downloaded only (empty for any other folder)."""
+    if not (folder / CATALOGUE).is_file():
+        return frozenset()
+    return frozenset(row["stem"] for row in read_catalogue(folder) if row.get("shipped") == "no")
+
+
 def shipped_photos(folder: Path | None = None) -> list[Path]:
     """The real test photographs that ship with the course (DAVIS video frames, CC BY 4.0), as
     listed in the manifest of `folder` (default: data/real-val), those that are there: what every
     copy of the course has, for examples on a page or a test."""
     folder = folder or default_real_val_dir()
-    rows = read_catalogue(folder) if (folder / "manifest.csv").is_file() else []
+    rows = read_catalogue(folder) if (folder / CATALOGUE).is_file() else []
     photos = [pair_paths(folder, row)[0] for row in rows if row.get("shipped") == "yes"]
     return [path for path in photos if path.is_file()]

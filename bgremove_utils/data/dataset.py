@@ -19,12 +19,10 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 from ..errors import ConfigError, DataError, ImageError
 from ..settings import EVAL_BATCH, DataConfig, GConfig
 from .augment import augment_pairs
-from .backgrounds import Backgrounds, paste
 from .course import course_data_root
 from .images import open_image
 from .masks import read_matte
 from .pairs import find_splits
-from .photos import load_photos
 from .sample import make_new_photos
 
 
@@ -50,28 +48,22 @@ def load_pair(
 class PairedImageDataset(Dataset):
     """Photo/cut-out pairs decoded once into memory as uint8 tensors of `image_size`.
 
-    Items are (photo (3, S, S), cut-out RGBA (4, S, S)) as floats in [0, 1]. With `backgrounds`,
-    the photo is made anew each time: the (augmented) cut-out pasted on a fresh background, so
-    that a few hundred cut-outs give endless pairs. Pairs that cannot be used (a file that cannot
-    be read, a mask that is empty or full) are skipped, listed in `.skipped` (photo, why) and
-    reported in one warning. `keep_empty`: pictures only scored (validation, test, real
-    photographs) keep an empty or full mask: a picture without an object is a fair test.
-    `zoom_out`, `stretch`, `colour`: with `augment`, the smallest side half the pictures are shrunk to, the
-    most a side is scaled against the other (`augment_batch`) and the colour jitter's strength."""
+    Items are (photo (3, S, S), cut-out RGBA (4, S, S)) as floats in [0, 1]. Pairs that cannot be
+    used (a file that cannot be read, a mask that is empty or full) are skipped, listed in
+    `.skipped` (photo, why) and reported in one warning. `keep_empty`: pictures only scored
+    (validation, test, real photographs) keep an empty or full mask: a picture without an object
+    is a fair test.
+    `zoom_out`: with `augment`, the smallest side half the pictures are shrunk to (`augment_batch`)."""
 
     def __init__(
         self,
         pairs: list[tuple[Path, Path]],
         image_size: int = GConfig.image_size,
         augment: bool = False,
-        backgrounds: Backgrounds | None = None,
         keep_empty: bool = False,
         zoom_out: float = 1.0,
-        stretch: float = 1.0,
-        colour: float = 0.0,
     ):
-        self.pairs, self.augment, self.backgrounds = [], augment, backgrounds
-        self.zoom_out, self.stretch, self.colour = zoom_out, stretch, colour
+        self.pairs, self.augment, self.zoom_out = [], augment, zoom_out
         self.skipped: list[tuple[Path, str]] = []
 
         def load(pair):
@@ -108,12 +100,10 @@ class PairedImageDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Items `indices` at once (a DataLoader asks for a batch this way), augmented by
-        `augment_pairs` and pasted on backgrounds in one call each."""
+        `augment_pairs` in one call."""
         photo, cutout = self.inputs[indices].float() / 255.0, self.targets[indices].float() / 255.0
         if self.augment:
-            photo, cutout = augment_pairs(photo, cutout, self.zoom_out, self.stretch, self.colour)
-        if self.backgrounds is not None:
-            photo = paste(cutout, self.backgrounds.draw(len(cutout)))
+            photo, cutout = augment_pairs(photo, cutout, self.zoom_out)
         return list(zip(photo, cutout))
 
 
@@ -152,17 +142,8 @@ def make_loaders(
             f"batch_size={data.batch_size}: larger than the {n_train} training pair(s) in {where}; "
             f"use batch_size={n_train} or less, or add pairs."
         )
-    backgrounds = Backgrounds(load_photos("train"), image_size) if data.composite else None
     datasets = {
-        "train": PairedImageDataset(
-            splits["train"],
-            image_size,
-            augment=data.augment,
-            backgrounds=backgrounds,
-            zoom_out=data.zoom_out,
-            stretch=data.stretch,
-            colour=data.colour_jitter,
-        ),
+        "train": PairedImageDataset(splits["train"], image_size, augment=data.augment, zoom_out=data.zoom_out),
         "val": PairedImageDataset(splits["val"], image_size, keep_empty=True),
         "test": PairedImageDataset(splits["test"], image_size, keep_empty=True),
     }

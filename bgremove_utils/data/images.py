@@ -55,9 +55,13 @@ def is_image_file(path: Path) -> bool:
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
-    """16- and 32-bit grayscale scaled to 8 bits (Pillow's convert would clip it to white)."""
+    """16- and 32-bit grayscale scaled to 8 bits (Pillow's convert would clip it to white); a float
+    picture with values in [0, 1] (a float TIFF) read on that scale, as `masks.read_matte` reads one."""
     array = np.asarray(image, dtype=np.float64)
-    top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+    if image.mode == "F" and array.max() <= 1:
+        top = 1.0
+    else:
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
     return Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 

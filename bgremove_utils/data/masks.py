@@ -94,15 +94,19 @@ def _grey(path: Path, values: np.ndarray, rgb: bool, jpeg: bool) -> Matte:
 
 def _grey_mask_in_rgb(rgb: np.ndarray, jpeg: bool) -> bool:
     """Whether an RGB picture is a grey mask saved as RGB: grey everywhere (within a JPEG's noise),
-    nearly all of it at its two extremes, and not bright all round its border (black line art on
-    white is a cut-out on a plain background)."""
+    nearly all of it at its two extremes (or a few small class indices: 0/1, 0-3), and not bright all
+    round its border (black line art on white is a cut-out on a plain background). "Near" an extreme
+    is within a JPEG's noise, or a quarter of the range when that is smaller: else every value of a
+    0/1 mask lies near both."""
     if (rgb.max(-1).astype(np.int16) - rgb.min(-1)).max() > (JPEG_NOISE if jpeg else 0):
         return False
     grey = rgb[..., 1]
     low, high = int(grey.min()), int(grey.max())
-    extremes = ((grey <= low + JPEG_NOISE) | (grey >= high - JPEG_NOISE)).mean()
+    near = min(JPEG_NOISE, (high - low) // 4)
+    classes = high < OBJECT and not jpeg and len(np.unique(grey)) <= FEW_VALUES
+    extremes = 1.0 if classes else ((grey <= low + near) | (grey >= high - near)).mean()
     frame = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return bool(high > low and extremes >= 0.9 and (frame >= high - JPEG_NOISE).mean() < 0.9)
+    return bool(high > low and extremes >= 0.9 and (frame >= high - near).mean() < 0.9)
 
 
 def read_matte(path: str | os.PathLike) -> Matte:

@@ -1,30 +1,23 @@
-"""Real photographs with human-made masks, for measurement only: a folder of photos and masks (an L
-mask or an RGBA cut-out per stem) split by a hash of each stem into a *choose* half, on which
-settings may be compared, and a *report* half, which only reports, so that its numbers are not
-tuned to. Training never sees them.
+"""Real photographs with human-made masks, for measurement only (the course's are in data/real-val):
+a folder of photos and masks (an L mask or an RGBA cut-out per stem) split by a hash of each stem
+into a *choose* half, on which settings may be compared, and a *report* half, which only reports,
+so that its numbers are not tuned to. Training never sees them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 from torch.utils.data import DataLoader
 
 from ..errors import ConfigError, DataError
-from ..paths import project_root
 from ..settings import EVAL_BATCH, GConfig
+from . import course
 from .dataset import PairedImageDataset
 from .pairs import find_pairs
 
 HALVES = ("choose", "report", "all")
-
-
-def default_real_dir() -> Path:
-    """Where the course's developers keep real photographs with human masks: `shared/real-val`
-    beside the project's folder (not shipped: a learner's machine has none)."""
-    return project_root().resolve().parent / "shared" / "real-val"
 
 
 def real_half(stem: str) -> str:
@@ -34,15 +27,21 @@ def real_half(stem: str) -> str:
 
 
 def real_loader(
-    root: str | os.PathLike, image_size: int = GConfig.image_size, half: str = "all", batch_size: int = EVAL_BATCH
+    root: str | os.PathLike,
+    image_size: int = GConfig.image_size,
+    half: str = "all",
+    batch_size: int = EVAL_BATCH,
+    shareable: bool = False,
 ) -> DataLoader:
     """The real photographs under `root` with their masks (the two folders found as for training
     pairs), the `half` of them `real_half` names ("all": every one), as a loader that
-    `evaluation.metrics.evaluate` scores."""
+    `evaluation.metrics.evaluate` scores. `shareable`: only those the course may show in what it
+    publishes (`course.shareable`), for figures."""
     if half not in HALVES:
         raise ConfigError(f"half={half!r}: use one of {', '.join(HALVES)}")
     pairs, _ = find_pairs(root, warn=False)
     pairs = [pair for pair in pairs if half == "all" or real_half(pair[0].stem) == half]
+    pairs = course.shareable(pairs) if shareable else pairs
     if not pairs:
         raise DataError(f"{root}: no photo with a mask found (half {half!r}).")
     return DataLoader(PairedImageDataset(pairs, image_size, keep_empty=True), batch_size=batch_size, shuffle=False)

@@ -67,3 +67,29 @@ def alpha_stats(cutouts: list[Path], max_images: int | None = 300, seed: int = 0
         foreground.append(float((alpha >= 128).mean()))
         soft.append(float(((alpha > 0) & (alpha < 255)).mean()))
     return AlphaStats(histogram, np.array(foreground), np.array(soft))
+
+
+def source_of(path: str | os.PathLike) -> str:
+    """The source of one of the course's real pictures: its file stem's prefix ("portrait_00002":
+    "portrait"; "davis_cows_00012": "davis"), or "sample" for the drawn sample's."""
+    return Path(path).stem.split("_")[0]
+
+
+def by_source(pairs: list[tuple[Path, Path]]) -> dict[str, list[tuple[Path, Path]]]:
+    """The pairs grouped by `source_of` their photo, each group in its order."""
+    groups: dict[str, list[tuple[Path, Path]]] = {}
+    for pair in pairs:
+        groups.setdefault(source_of(pair[0]), []).append(pair)
+    return groups
+
+
+def source_table(pairs: list[tuple[Path, Path]], max_images: int = 100) -> str:
+    """One line a source: how many pairs, the most common photo size, and from at most `max_images`
+    of its masks the object's share of a picture and the soft edge's (medians)."""
+    lines = [f"{'source':10} {'pairs':>6}  {'most common size':18} {'object':>7} {'soft edge':>10}"]
+    for source, found in sorted(by_source(pairs).items()):
+        size, _ = image_stats([photo for photo, _ in found])["size"].most_common(1)[0]
+        stats = alpha_stats([mask for _, mask in found], max_images=max_images)
+        share, soft = np.median(stats.foreground), np.median(stats.soft)
+        lines.append(f"{source:10} {len(found):6,}  {size:18} {share:7.0%} {soft:10.1%}")
+    return "\n".join(lines)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -150,39 +149,20 @@ class DModel(nn.Module):
     size divisible by 2**d_down works. It never sees alpha itself: a true matte's exact zeros
     would tell it from the generator's at once, whatever the cut-out looks like.
 
-    With `d_scales` > 1 (pix2pixHD), as many such networks judge the pair at full size, half
-    size, ...: one map per scale, finest first, returned as a list. `d_spectral_norm` bounds each
-    convolution's spectral norm (Miyato et al. 2018), kept beside instance norm as SPADE's D does.
+    `d_spectral_norm` bounds each convolution's spectral norm (Miyato et al. 2018), kept beside
+    instance norm as SPADE's D does.
     """
 
     def __init__(self, config: DConfig | None = None, **fields):
         super().__init__()
         self.config = c = replace(config or DConfig(), **fields)  # e.g. DModel(d_channels=16, d_down=2)
         self.net = patch_discriminator(c.d_channels, c.d_down)
-        if c.d_scales > 1:  # only then: one scale keeps the checkpoints' and trace_shapes' layout
-            self.coarser = nn.ModuleList(patch_discriminator(c.d_channels, c.d_down) for _ in range(c.d_scales - 1))
         if c.d_spectral_norm:
             for conv in [m for m in self.modules() if isinstance(m, nn.Conv2d)]:
                 spectral_norm(conv)
 
-    def features(self, photo: torch.Tensor, pasted: torch.Tensor) -> list[list[torch.Tensor]]:
-        """Each scale's list of its layers' outputs, the last being its map of logits: what
-        pix2pixHD's feature-matching loss compares between a true cut-out and G's."""
-        x = torch.cat([photo, pasted], dim=1)
-        scales = []
-        for i, net in enumerate([self.net, *getattr(self, "coarser", [])]):
-            if i:
-                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
-            outputs = []
-            for layer in net:
-                outputs.append(layer(outputs[-1] if outputs else x))
-            scales.append(outputs)
-        return scales
-
-    def forward(self, photo: torch.Tensor, pasted: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        if self.config.d_scales == 1:
-            return self.net(torch.cat([photo, pasted], dim=1))
-        return [outputs[-1] for outputs in self.features(photo, pasted)]
+    def forward(self, photo: torch.Tensor, pasted: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([photo, pasted], dim=1))  # (B, 1, H / 2**d_down, W / 2**d_down)
 
 
 def patch_discriminator(channels: int, down: int) -> nn.Sequential:

@@ -83,13 +83,16 @@ class Process:
             test=loaders.test,
         )
 
-    def wrap(self, g: torch.nn.Module, d: torch.nn.Module) -> tuple:
-        """What the training step calls for G's logits and for D: the plain networks, or each in
-        DistributedDataParallel (which starts them from rank 0's weights, and averages gradients)."""
+    def wrap(self, g: torch.nn.Module, d: torch.nn.Module | None) -> tuple:
+        """What the training step calls for G's logits and for D (None: no D): the plain networks, or
+        each in DistributedDataParallel, which starts them from rank 0's weights and averages the
+        gradients: the one collective of a step. Buffers are synced once, not at each forward (D's
+        spectral norm's vectors follow from the weights, the same on every process)."""
         if not self.ddp:
             return g.logits, d
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DDP(_Logits(g), device_ids=ids), DDP(d, device_ids=ids)
+        wrap = lambda module: DDP(module, device_ids=ids, forward_sync_buffers=False)
+        return wrap(_Logits(g)), wrap(d) if d is not None else None
 
     def start_epoch(self, loader: DataLoader, epoch: int, seed: int) -> None:
         """A new shuffle each epoch (DistributedSampler.set_epoch), dealt out anew, and each process

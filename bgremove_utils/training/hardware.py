@@ -34,27 +34,25 @@ def cpu_has_native_bf16() -> bool:
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed precision where it pays: float16 on CUDA, bfloat16 on a CPU with native bf16 (about
-    2x faster there), none elsewhere (MPS, and CPUs that would only emulate bfloat16)."""
+    """Mixed precision where it pays: on CUDA bfloat16 where the GPU computes it (Ampere and later:
+    float32's range, so no loss scaling), else float16 (with a loss scaler); bfloat16 on a CPU
+    with native bf16 (about 2x faster there); none elsewhere (MPS, and CPUs that would only
+    emulate bfloat16)."""
     if device.type == "cuda":
-        return torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     if device.type == "cpu" and torch.backends.mkldnn.is_available() and cpu_has_native_bf16():
         return torch.bfloat16
     return None
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
-    """The layout the networks and batches train in: channels_last on CUDA (what cuDNN's float16
-    kernels run fastest on), NCHW elsewhere (a CPU; MPS was not measured): on this project's AMD EPYC,
-    oneDNN's bfloat16 step ran 1.11-1.23x faster in NCHW (the bench's step rows); on the Intel Xeon
-    of earlier versions the two were level."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-
-def layout_of(x: torch.Tensor) -> torch.memory_format:
-    """The memory layout a 4-d batch is in: channels_last, or NCHW (contiguous)."""
-    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return torch.channels_last if cl else torch.contiguous_format
+def prepare_device(device: torch.device) -> None:
+    """On CUDA, let cuDNN time its convolution algorithms once per input shape and keep the fastest
+    (`cudnn.benchmark`): training's shapes never change. The networks train in the NCHW layout on
+    every device: on this project's CPUs channels_last was slower (1.11-1.23x, the bench's step
+    rows), and beside instance norm it copies every norm's output twice; on a GPU it is not
+    measured yet (the bench's step rows measure it)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
 
 
 def fitting_batch(step: Callable[[int], object], batch_size: int) -> int:

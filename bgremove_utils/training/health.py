@@ -64,10 +64,13 @@ def game_report(history: list[dict]) -> str:
     D learnt nothing (loss near log 2, scores near 0.5: its verdicts carry no information, G's
     adversarial term is noise); in between, the healthy game: D tells real from fake often, and G
     keeps it from winning. "D learns" is said only when its loss over the last third is below BLIND.
-    Epochs before the game started (`adv_start`: G alone) are left out."""
+    Epochs without D (a run resumed with another `adv_weight`) are left out."""
     played = [row for row in history if "loss_d" in row]
     if not played:
-        return f"D has not played yet: the {len(history)} epoch(s) so far trained G alone, by reconstruction."
+        return (
+            f"No D: the {len(history)} epoch(s) trained G alone, by the reconstruction terms "
+            "(adv_weight 0: no GAN, so no game to report)."
+        )
     history, first, last = played, played[0], played[-1]
     low = min(_d_bce(row) for row in history)
     tail = history[len(history) - max(1, len(history) // 3) :]

@@ -1,5 +1,7 @@
 """One training run per checkpoint folder: a lock file the run holds from start to end, so that a
-second run on the same folder (a second kernel, the CLI beside a notebook) stops at once, named.
+second run on the same folder (a second kernel, the CLI beside a notebook) stops at once, named. The
+run touches the file every minute; a lock nobody touched for ten minutes is left by a run that is
+gone, also on another machine (a Colab runtime that died with its checkpoints in Google Drive).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +22,8 @@ from ..files import write_problem
 from .distributed import Process
 
 LOCK_FILE = "run.lock"  # in a checkpoint folder while a run trains there: {"pid", "host", "since", ...}
+HEARTBEAT_S = 60.0  # a run touches its lock file this often (its modification time: the heartbeat)
+STALE_AFTER_S = 600.0  # a lock untouched this long was left by a run that is gone, on whatever machine
 
 
 def _write_lock(path: Path) -> dict:
@@ -63,13 +68,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def is_stale(holder: dict) -> bool:
-    """A lock left by a run that is gone: written on this host by a process no longer alive (a run
-    killed with SIGKILL, a kernel restarted). A lock of another host is never judged stale: its
-    process cannot be seen from here."""
-    if not holder or holder.get("host") != socket.gethostname():
+def is_stale(holder: dict, silent_for: float = 0.0) -> bool:
+    """A lock left by a run that is gone: its heartbeat stopped (the file untouched for `silent_for`
+    seconds, more than STALE_AFTER_S: a live run touches it every HEARTBEAT_S, whichever machine it
+    runs on), or it was written on this host by a process no longer alive (a run killed with
+    SIGKILL, a kernel restarted: no need to wait). Another host's process cannot be seen from here:
+    its lock is judged by its heartbeat alone."""
+    if not holder:
+        return False
+    if silent_for > STALE_AFTER_S:
+        return True
+    if holder.get("host") != socket.gethostname():
         return False
     return holder["pid"] != os.getpid() and not _alive(int(holder["pid"]))
+
+
+def _silent_for(lock: Path) -> float:
+    """Seconds since the lock file was last touched (0 if it is gone or unreadable)."""
+    try:
+        return max(0.0, time.time() - lock.stat().st_mtime)
+    except OSError:
+        return 0.0
 
 
 def _in_use(folder: Path, holder: dict) -> CheckpointError:
@@ -81,7 +100,8 @@ def _in_use(folder: Path, holder: dict) -> CheckpointError:
         who = f"pid {holder['pid']} on {holder.get('host', '?')}, since {since}"
     return CheckpointError(
         f"{folder}: another training run is using this checkpoint folder ({who}); wait for it to end, "
-        f"or train with another --checkpoint-dir (checkpoint_dir=...); if no such run is going on, delete {lock}."
+        f"or train with another --checkpoint-dir (checkpoint_dir=...); if no such run is going on, delete {lock} "
+        f"(a lock no run touched for {STALE_AFTER_S / 60:.0f} minutes is taken over by the next run)."
     )
 
 
@@ -95,11 +115,15 @@ def acquire(folder: Path) -> dict:
             try:
                 return _write_lock(lock)
             except FileExistsError:
-                holder = _read_lock(lock)
-                if holder is not None and not is_stale(holder):
+                holder, silent = _read_lock(lock), _silent_for(lock)
+                if holder is not None and not is_stale(holder, silent):
                     raise _in_use(folder, holder) from None
                 if holder:
-                    print(f"Taking over {lock}: its run (pid {holder['pid']}) is gone.")
+                    who = f"pid {holder['pid']} on {holder.get('host', '?')}"
+                    why = (
+                        f"untouched for {silent / 60:.0f} minutes" if silent > STALE_AFTER_S else "its process is gone"
+                    )
+                    print(f"Taking over {lock}: its run ({who}) is gone, {why}.")
                     lock.unlink(missing_ok=True)
         raise _in_use(folder, _read_lock(lock) or {})
     except OSError as exc:  # the folder cannot be made or written: said now, not after an epoch of training
@@ -127,11 +151,28 @@ def run_lock(folder: Path, proc: Process) -> Iterator[None]:
             error = exc
     if proc.anyone(error is not None):  # every process stops, not rank 0 alone
         raise error or CheckpointError(f"{folder}: rank 0 could not take this checkpoint folder (it says why)")
+    beating = _heartbeat(folder / LOCK_FILE) if mine is not None else None
     try:
         yield
     finally:
+        if beating is not None:
+            beating.set()
         if mine is not None:
             release(folder, mine)
             if made and not any(folder.iterdir()):
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+def _heartbeat(lock: Path) -> threading.Event:
+    """Touch `lock` every HEARTBEAT_S seconds from a background thread, until the returned event is
+    set: the sign, on any machine that sees the folder, that this run is alive."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):  # a folder gone a moment (a network drive): the next beat
+                os.utime(lock)
+
+    threading.Thread(target=beat, name="bgremove-lock-heartbeat", daemon=True).start()
+    return stop

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..data.course import course_data_root
 from ..data.dataset import Loaders, make_loaders
-from ..errors import CheckpointError, DivergenceError
+from ..errors import BgRemoveError, CheckpointError, DivergenceError, PeerError
 from ..evaluation.metrics import composite, matte_metrics
 from ..files import atomic_write, write_problem
 from ..models.checkpoint import save_checkpoint
@@ -37,14 +36,15 @@ from ..settings import (
 )
 from . import distributed
 from .distributed import Process
-from .gan import GAN, reconstruction_step, train_step
-from .hardware import fitting_batch, free_cached, memory_format, out_of_memory, peak_gib, start_peak
+from .gan import GAN, Stats, train_step
+from .hardware import fitting_batch, free_cached, out_of_memory, peak_gib, start_peak
 from .health import DivergenceWatch, warn_if_unhealthy
 from .lock import run_lock
 from .losses import reconstruction_losses
 from .state import restore_training, step_state, training_state, undo_step
 
 SHARE_EVERY = 4  # the adversarial share of G's update is measured every this many steps (two small backwards)
+READ_EVERY = 10  # steps between two readings of the losses (for divergence): a reading makes a GPU wait
 
 
 def one_cycle(
@@ -72,19 +72,19 @@ def one_cycle(
 
 
 def _schedulers(gan: GAN, config: TrainConfig, steps_per_epoch: int, start: int, saved: list) -> list:
-    """The one-cycle schedules of G's and D's optimizers for the epochs from `start` on: the saved
-    ones carried on when they end where this run ends (however often it was resumed); else, as for
-    a run resumed for more epochs, a new cycle over the steps left."""
+    """The one-cycle schedules of G's and D's optimizers (G's alone without D) for the epochs from
+    `start` on: the saved ones carried on when they end where this run ends (however often it was
+    resumed); else, as for a run resumed for more epochs, a new cycle over the steps left."""
     if config.lr_schedule != "onecycle":
         return []
     left = (config.epochs - start) * steps_per_epoch
-    saved = saved or [None, None]
+    saved = [*(saved or []), None, None][:2]  # G's, D's (none when saved without D)
     if saved[0] is not None and saved[0].get("total_steps", 0) - 1 - saved[0].get("last_epoch", 0) == left:
         total = saved[0]["total_steps"] - 1  # the saved cycle, where it was
     else:
         total, saved = left, [None, None]
     pairs = zip((gan.opt_g, gan.opt_d), (config.lr_g, config.lr_d), saved)
-    return [one_cycle(opt, lr, total, config.warmup, state) for opt, lr, state in pairs]
+    return [one_cycle(opt, lr, total, config.warmup, state) for opt, lr, state in pairs if opt is not None]
 
 
 def save_samples(g: GModel, photo: torch.Tensor, target: torch.Tensor, path: Path) -> None:
@@ -152,7 +152,7 @@ def train(
         try:
             for epoch in range(start, config.epochs):
                 row = train_epoch(gan, config, loaders, schedulers, epoch, proc, progress, watch)
-                row["val_alpha_spread"] = gan.generator.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
+                row["val_alpha_spread"] = gan.g.predict(fixed[0])[:, 3].mean((1, 2)).std().item()
                 if problem := watch.check_epoch(row):
                     raise DivergenceError(f"training diverged in {problem}")
                 history.append(row)
@@ -161,7 +161,7 @@ def train(
                 if proc.is_main:
                     warn_if_unhealthy(history, config, warned)
                     state = training_state(gan, schedulers, loaders, config, epoch + 1, history, best_iou)
-                    save_epoch(state, write_best, ckpt_dir, gan.generator, fixed, config)
+                    save_epoch(state, write_best, ckpt_dir, gan.g, fixed, config)
                 proc.barrier()  # the checkpoint is complete before any process goes on
                 bar.update()
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_g", "loss_d", "val_iou") if k in row})
@@ -172,6 +172,14 @@ def train(
                 print(f"\nTraining interrupted after {len(history)} epoch(s); the last checkpoint is in {ckpt_dir}.")
         except DivergenceError as exc:
             raise DivergenceError(f"{exc}; {_what_to_do(config, ckpt_dir, history)}") from None
+        except RuntimeError as exc:  # under torchrun, what a process sees of another that stopped: a failed collective
+            if not proc.ddp or isinstance(exc, BgRemoveError):
+                raise
+            kept = f"; epoch {history[-1]['epoch']} is in {ckpt_dir / LAST_CHECKPOINT}" if history else ""
+            raise PeerError(
+                f"process {proc.rank} stopped ({str(exc).splitlines()[0][:100]}): under torchrun, what a process "
+                f"sees when another one stopped; that one's own error says why (a batch too large for its GPU...){kept}"
+            ) from exc
         finally:
             bar.close()
         if history and proc.is_main:
@@ -201,7 +209,7 @@ def summary_line(history: list[dict], profile: str, device: str) -> str:
     return (
         f"{profile} on {device}: epochs {history[0]['epoch']}-{last['epoch']} in {seconds:.0f} s; last epoch: "
         f"G loss {last['loss_g']:.2f}, "
-        + (f"D loss {last['loss_d']:.3f}, " if "loss_d" in last else "D not yet trained, ")
+        + (f"D loss {last['loss_d']:.3f}, " if "loss_d" in last else "no D (adv_weight 0), ")
         + f"validation loss {last.get('val_loss', float('nan')):.3f}, "
         f"validation IoU {last['val_iou']:.3f}"
         + (f"; the loop waited for data {last['data_wait']:.0%} of the epoch" if "data_wait" in last else "")
@@ -263,49 +271,66 @@ def train_epoch(
 ) -> dict:
     """One pass over the training data, then validation: one history row (the same on every process),
     with the epoch's `seconds`, the validation's `val_seconds`, and `data_wait`: the share of the
-    training pass the loop spent getting its next batch ready (loader, copy, unlabelled photos)
-    rather than stepping. `watch`: the losses are checked at every step; a run that diverges stops
-    with a DivergenceError."""
-    start, sums, n, seen, shares, waited = time.perf_counter(), {}, 0, 0, [], 0.0
-    adversarial = epoch >= config.adversarial_from()  # before: G alone, by reconstruction
+    training pass the loop spent getting its next batch ready (loader, copy, D's backgrounds) rather
+    than stepping. The steps' numbers stay on the device and are read every READ_EVERY steps
+    (`watch` checks each step's losses then: a run that diverges stops with a DivergenceError) and at
+    the epoch's end: a GPU that has to hand its numbers back at every step waits for the CPU."""
+    start, sums, shares, n, seen, waited, pending = time.perf_counter(), {}, [], 0, 0, 0.0, []
     proc.start_epoch(loaders.train, epoch, config.seed)
     start_peak(gan.device)
     gan.g.train()
-    gan.d.train()
-    layout = memory_format(gan.device)
+    if gan.d is not None:
+        gan.d.train()
     tick = time.perf_counter()
     for photo, target in tqdm(loaders.train, desc=f"epoch {epoch + 1}", leave=False, disable=not progress):
-        photo = photo.to(gan.device, non_blocking=True, memory_format=layout)
-        target = target.to(gan.device, non_blocking=True, memory_format=layout)
-        unlabelled = gan.draw_unlabelled(config.unlabelled_batch, photo) if adversarial else None
+        photo, target = photo.to(gan.device, non_blocking=True), target.to(gan.device, non_blocking=True)
+        background = gan.backgrounds.draw(len(photo))  # on the device: on a GPU, queued like the step itself
         waited += time.perf_counter() - tick  # the loop had no batch to step on: data's share of the epoch
-        if adversarial:
-            stats = _step(photo, target, gan, config, unlabelled, measure_share=n % SHARE_EVERY == 0)
-        else:
-            stats = _step(photo, target, gan, config, step=reconstruction_step)
+        stats = _step(photo, target, background, gan, config, measure_share=n % SHARE_EVERY == 0)
         if "adv_share" in stats:  # measured every SHARE_EVERY steps only
             shares.append(stats.pop("adv_share"))
         for key, value in stats.items():
             sums[key] = sums.get(key, 0.0) + value
+        pending.append(stats)
         n, seen = n + 1, seen + len(photo)
-        problem = watch.check(stats) if watch is not None else None
-        if proc.anyone(problem is not None):  # under torchrun: every process stops at the same step
-            where = f"epoch {epoch + 1}, step {n} of {len(loaders.train)}"
-            raise DivergenceError(f"training diverged in {where}: {problem or 'on another process'}")
-        with warnings.catch_warnings():  # D idle before the game: its rate follows the schedule all the same
-            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before", UserWarning)
-            for scheduler in schedulers:
-                scheduler.step()
+        if len(pending) == READ_EVERY or n == len(loaders.train):
+            _read(pending, watch, proc, f"epoch {epoch + 1}, step {{}} of {len(loaders.train)}", n)
+            pending = []
+        for scheduler in schedulers:
+            scheduler.step()
         tick = time.perf_counter()
-    means = proc.mean(sums, n) | proc.mean({"adv_share": sum(shares)}, len(shares))  # over every process's steps
+    means = proc.mean(_floats(sums), n)  # over every process's steps
+    if shares:
+        means |= proc.mean(_floats({"adv_share": sum(shares)}), len(shares))
     means |= proc.mean({"data_wait": waited / (tick - start)}, 1)  # the mean share over the processes
     proc.log_indices(loaders.train.sampler, seen, epoch)
-    val = validate_split(gan.generator, loaders.val, gan.device, proc)
+    val = validate_split(gan.g, loaders.val, gan.device, proc)
     row = {"epoch": epoch + 1, **means, "lr_g": gan.opt_g.param_groups[0]["lr"]}
     row |= {f"val_{key}": value for key, value in val.items()}
     end = time.perf_counter()
     row |= {"seconds": end - start, "val_seconds": end - tick}
     return row | ({"peak_gib": peak_gib(gan.device)} if gan.device.type == "cuda" else {})
+
+
+def _floats(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The values, 0-d tensors on the device, read back at once (one wait, not one per value)."""
+    return dict(zip(values, torch.stack(list(values.values())).tolist())) if values else {}
+
+
+def _read(pending: list[Stats], watch: DivergenceWatch | None, proc: Process, where: str, n: int) -> None:
+    """Read the losses of the last steps (`pending`, in order) in one go, and check each step's for
+    divergence: a DivergenceError naming the step (`where`, with its number) on every process."""
+    problem, at = None, n
+    if watch is not None:
+        keys = [k for k in ("loss_g", "loss_d") if k in pending[0]]
+        rows = torch.stack([torch.stack([s[k] for k in keys]) for s in pending]).cpu().tolist()
+        for i, row in enumerate(rows):
+            problem = watch.check(dict(zip(keys, row)))
+            if problem:
+                at = n - len(rows) + i + 1
+                break
+    if proc.anyone(problem is not None):  # under torchrun: every process stops at the same reading
+        raise DivergenceError(f"training diverged in {where.format(at)}: {problem or 'on another process'}")
 
 
 @torch.no_grad()
@@ -327,25 +352,32 @@ def validate_split(g: GModel, loader, device: torch.device, proc: Process) -> di
     return metrics.compute() | proc.mean({"loss": total}, n)
 
 
-def _step(photo: torch.Tensor, target: torch.Tensor, gan: GAN, config: TrainConfig, *args, step=None, **kwargs) -> dict:
-    """`step` (`train_step`, or `reconstruction_step` before the game); a batch that does not fit in
-    the GPU's memory ends training with one clear error that says which batch size fits (found by
-    trying smaller ones of the whole GAN step, the larger, in one part each). The
-    failed step and the trials leave D, the optimizers' states and the step count as they were
-    (and G and its average, which change only at a step's end: unless the memory ran out there)."""
+def _step(
+    photo: torch.Tensor, target: torch.Tensor, background: torch.Tensor, gan: GAN, config: TrainConfig, **kwargs
+) -> Stats:
+    """`train_step`; a batch that does not fit in the GPU's memory ends training with one clear error
+    that says which batch size fits (found by trying smaller ones of the whole GAN step, in one part
+    each, on the plain networks: under torchrun the other processes take no part in the trials).
+    The failed step and the trials leave D, the optimizers' states and the scalers as they were (and
+    G, which changes only at a step's end: unless the memory ran out there)."""
     before = step_state(gan)
     try:
-        return (step or train_step)(photo, target, gan, config, *args, **kwargs)
+        return train_step(photo, target, background, gan, config, **kwargs)
     except torch.OutOfMemoryError:
         pass  # out of the handler first: its traceback holds the failed step's tensors
     undo_step(gan, before)  # D may have stepped before G's half ran out of memory
     free_cached()
     before, one_part = step_state(gan, whole=True, device="cpu"), replace(config, grad_accum=1)
+    wrapped, (gan.g_logits, gan.d_logits) = (gan.g_logits, gan.d_logits), (gan.g.logits, gan.d)
 
     def attempt(size: int) -> None:  # a trial step that leaves no trace
         try:
-            train_step(photo[:size], target[:size], gan, one_part)
+            train_step(photo[:size], target[:size], background[:size], gan, one_part)
         finally:
             undo_step(gan, before)
 
-    raise out_of_memory(len(photo), fitting_batch(attempt, len(photo)), gan.device)
+    try:
+        fits = fitting_batch(attempt, len(photo))
+    finally:
+        gan.g_logits, gan.d_logits = wrapped
+    raise out_of_memory(len(photo), fits, gan.device)
