@@ -29,12 +29,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app(quick_run):
-    """(address, checkpoint): the page of the quick profile's model, served from this process."""
+def app(trained_run):
+    """(address, checkpoint): the page of the session's tiny trained model, served from this process."""
     pytest.importorskip("gradio", reason='the app extra: pip install -e ".[app]"')
     from bgremove_utils.course.app import build_app, launch
 
-    checkpoint = quick_run[0] / BEST_CHECKPOINT
+    checkpoint = trained_run[0] / BEST_CHECKPOINT
     page = build_app(checkpoint)
     try:
         yield launch(page, port=_free_port(), block=False), checkpoint
