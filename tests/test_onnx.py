@@ -74,7 +74,7 @@ def test_onnx_cut_outs_match_torchs_on_the_shipped_real_photographs(exported, tm
         assert (differ[..., 3] > 0).mean() <= ALPHA_SHARE, photo.name
         # The colours as any background shows them (weighted by alpha): where the two alphas round to 0 and
         # 1 of 255, one pixel keeps the photo's colour and the other gets its un-blended one, invisible at 1/255.
-        shown_torch, shown_onnx = (x[..., :3] * x[..., 3:] / 255 for x in (with_torch, with_onnx))
+        shown_torch, shown_onnx = (x[..., :3] * (x[..., 3:] / 255) for x in (with_torch, with_onnx))  # float
         assert np.abs(shown_onnx - shown_torch).max() <= ALPHA_LEVELS, photo.name
 
 
