@@ -1,5 +1,6 @@
 """The command line, `python -m bgremove_utils COMMAND`: make the sample, download the Kaggle set,
-train, evaluate, cut out pictures, and `demo`, the whole course end to end.
+train, evaluate, cut out pictures, export the generator to ONNX, open the web page, and `demo`, the
+whole course end to end.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from .data.sample import make_sample
 from .errors import BgRemoveError
 from .evaluation.metrics import COLUMNS, evaluate, metrics_table
 from .export.inference import process_and_generate, process_folder
+from .export.onnx import OPSET, export_onnx
+from .files import megabytes
 from .models.checkpoint import load_checkpoint, load_generator, saved_config
 from .paths import default_checkpoint_dir, default_output_dir, default_real_val_dir
 from .settings import BEST_CHECKPOINT, PROFILES, pick_profile, resolve_device, settings
@@ -129,6 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = commands.add_parser(
+        "export-onnx",
+        help="write the generator alone as an ONNX file, for onnxruntime (needs the app extra)",
+        description="Write the generator of a checkpoint as an ONNX file: input 'photo' (B, 3, H, W) in [0, 1], "
+        "output 'rgba' (B, 4, H, W); H and W multiples of 2**depth. predict --checkpoint OUT.onnx runs it.",
+    )
+    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    p.add_argument("--checkpoint", help=f"default: checkpoints/{BEST_CHECKPOINT}")
+    p.add_argument("--opset", type=int, default=OPSET, help=f"the ONNX operator set (default: {OPSET})")
+
+    p = commands.add_parser(
+        "app", help="a web page on this computer that cuts out the photos you drop on it (needs the app extra)"
+    )
+    p.add_argument(
+        "--checkpoint", help=f"a checkpoint, or an ONNX file of export-onnx (default: checkpoints/{BEST_CHECKPOINT})"
+    )
+    p.add_argument("--port", type=int, help="the local port (default: the first free one from 7860)")
+
+    p = commands.add_parser(
         "demo", help="the whole course end to end on its real photographs: train, score, cut out, in minutes"
     )
     add_setting_flags(p, ("profile", "epochs", "checkpoint_dir"))  # default profile: cpu (quick when $CI is set)
@@ -228,6 +249,20 @@ def _cmd_predict(args) -> None:
         print(f"wrote {process_and_generate(args.input, args.output, args.checkpoint, **options)}")
 
 
+def _cmd_export_onnx(args) -> None:
+    path = export_onnx(args.checkpoint, args.output, opset=args.opset)
+    print(
+        f"wrote {path} ({megabytes(path.stat().st_size)}); cut out with it: "
+        f"python -m bgremove_utils predict PHOTO OUT.png --checkpoint {path}"
+    )
+
+
+def _cmd_app(args) -> None:
+    from .course.app import serve  # only here: Gradio is an optional extra, and slow to import
+
+    serve(args.checkpoint, port=args.port)
+
+
 def _cmd_bench(args) -> None:
     from .bench import main as bench  # only here: torch.utils.benchmark is slow to import, and may warn about CUDA
 
@@ -287,6 +322,8 @@ COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
+    "export-onnx": _cmd_export_onnx,
+    "app": _cmd_app,
     "demo": _cmd_demo,
     "bench": _cmd_bench,
 }

@@ -18,7 +18,8 @@ class OutputError(BgRemoveError, OSError):
 class CheckpointError(BgRemoveError, RuntimeError):
     """A checkpoint that is missing, corrupt, made for another model configuration or by a run
     that diverged; or a checkpoint folder that cannot be written (full, read-only) or that
-    another training run is using."""
+    another training run is using. An exported ONNX model that is missing, damaged or not a
+    generator of this course is one too."""
 
 
 class DataError(BgRemoveError, ValueError):
@@ -45,3 +46,8 @@ class KaggleError(BgRemoveError, RuntimeError):
 
 class DownloadError(BgRemoveError, RuntimeError):
     """The real photographs' download could not start (no network, a source that refuses)."""
+
+
+class ExtraError(BgRemoveError, ImportError):
+    """An optional part of the course (the ONNX export and its runtime, the web page) whose
+    packages are not installed: the message says the one command that installs them."""

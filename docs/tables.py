@@ -355,13 +355,14 @@ def figure(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}" if value >= 10 else f"{value:.3g}"
 
 
-def bench_table(results: dict, name: str) -> str:
-    """Every row of one `bench --json` but the time to quality's (`time_to_quality` has them), as
-    the benchmark prints them: our figure, the plain one's, the ratio and the target, met or not."""
+def bench_table(results: dict, name: str, only: str = "") -> str:
+    """Every row of one `bench --json` but the time to quality's (`time_to_quality` has them), or
+    only those whose name starts with `only`, as the benchmark prints them: our figure, the plain
+    one's, the ratio and the target, met or not."""
     run = results[name]["runs"][0]
     rows = []
     for row in run["rows"]:
-        if row["name"].startswith("IoU "):
+        if row["name"].startswith("IoU ") or not row["name"].startswith(only):
             continue
         verdict = {True: ": met", False: ": missed", None: ""}[row["met"]] if row["target"] else ""
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] else ""
@@ -689,6 +690,7 @@ RENDERERS = {
     "time_to_quality_sample": lambda results: time_to_quality(results, "bench_sample"),
     "bench_sample": lambda results: bench_table(results, "bench_sample"),
     "bench_inference": lambda results: bench_table(results, "bench_inference"),
+    "bench_onnx": lambda results: bench_table(results, "bench_onnx", only="onnxruntime "),
     "warmup_time_to_quality": warmup_time_to_quality,
     "warmup_whole_runs": warmup_whole_runs,
     "mixed_new_photos": mixed_new_photos,

@@ -3,6 +3,7 @@ are not checked (timed tests are not benchmarks): `python -m bgremove_utils benc
 """
 
 import contextlib
+import importlib.util
 import io
 import json
 import tempfile
@@ -19,6 +20,7 @@ SECTIONS = [
     "step's wait for the CPU",
     "train step / fp32 ceiling",
     "inference ",
+    "onnxruntime ",
     "IoU 0.70: pix2pix b1",
 ]
 COLUMNS = {"name", "unit", "ours", "plain", "ratio", "higher_is_better", "target", "met", "note"}
@@ -65,6 +67,9 @@ def test_quick_bench_writes_each_section_beside_its_baseline_with_the_ratio(quic
         assert set(row) == COLUMNS
         if row["name"].startswith(("IoU ", "data wait", "step's wait")):
             continue  # one epoch of a tiny model may not reach a level ("not reached" is an answer); waits have no peer
+        if row["name"].startswith("onnxruntime ") and importlib.util.find_spec("onnxruntime") is None:
+            assert row["ours"] is None and 'pip install -e ".[app]"' in row["note"]  # says how to measure it
+            continue
         assert row["ours"] > 0 and row["plain"] > 0, row
         expected = row["ours"] / row["plain"] if row["higher_is_better"] else row["plain"] / row["ours"]
         assert row["ratio"] == pytest.approx(expected)  # > 1 always means ours is better
@@ -85,6 +90,10 @@ def test_quick_bench_writes_each_section_beside_its_baseline_with_the_ratio(quic
     )
     assert set(run["details"]["time_to_quality"]) == {"ours"} | peers
     assert {"total", "decode", "network", "png encode (level 1)"} <= set(run["details"]["inference_split_s"]["256x192"])
+    onnx = [row for row in run["rows"] if row["name"].startswith("onnxruntime ")]  # beside torch, same sizes
+    assert [row["name"] for row in onnx] == ["onnxruntime 128x96", "onnxruntime 256x192", "onnxruntime G at 32 px"]
+    assert [row["unit"] for row in onnx] == ["s/MP", "s/MP", "ms"]
+    assert all(not row["higher_is_better"] and "torch" in row["note"] for row in onnx)
 
 
 def test_quick_bench_prints_a_table_of_every_row(quick_bench):

@@ -12,11 +12,18 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
 
 
+def _requirements(project: dict, extra: str) -> list[str]:
+    """An extra's requirements, with those of the project's own extras it names (dev names app) in their place."""
+    found = []
+    for requirement in project["optional-dependencies"][extra]:
+        own = re.fullmatch(rf"{project['name']}\[(\w+)\]", requirement.strip())
+        found += _requirements(project, own.group(1)) if own else [requirement]
+    return found
+
+
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {
-        r.split(";")[0].split("#")[0].strip() for r in project["dependencies"] + project["optional-dependencies"]["dev"]
-    }
+    wanted = {r.split(";")[0].split("#")[0].strip() for r in project["dependencies"] + _requirements(project, "dev")}
     text = (ROOT / "environment.yml").read_text()
     pip_section = text.split("- pip:", 1)[1]  # what pip installs inside the conda environment
     listed = {line.strip()[2:] for line in pip_section.splitlines() if line.strip().startswith("- ")} - {"-e ."}
@@ -41,7 +48,7 @@ def test_readme_links_every_notebook():
 
 def test_command_line_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "bgremove_utils", "--help"], capture_output=True, text=True, check=True)
-    for command in ("make-sample", "download", "train", "evaluate", "predict", "demo"):
+    for command in ("make-sample", "download", "train", "evaluate", "predict", "export-onnx", "app", "demo"):
         assert command in out.stdout
 
 
@@ -54,3 +61,12 @@ def test_a_plain_install_ships_every_subpackage():
     shipped = set(find_packages(ROOT, include=find["include"]))
     on_disk = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "bgremove_utils").rglob("*.py")}
     assert "bgremove_utils.bench" in on_disk and on_disk <= shipped
+
+
+def test_dev_installs_the_app_extra_and_the_readme_says_how_to_install_it_alone():
+    # CI installs .[dev] only: the ONNX and web-page tests need the app extra there
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    app = {_name(r) for r in project["optional-dependencies"]["app"]}
+    assert {"onnxruntime", "gradio"} <= app and app <= {_name(r) for r in _requirements(project, "dev")}
+    assert app.isdisjoint(_name(r) for r in project["dependencies"])  # the rest of the course does without
+    assert 'pip install -e ".[app]"' in (ROOT / "README.md").read_text()

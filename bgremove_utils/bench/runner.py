@@ -21,7 +21,7 @@ from ..paths import default_checkpoint_dir
 from ..settings import BEST_CHECKPOINT, GConfig, make_config, pick_profile
 from ..training.hardware import cpu_info
 from .data import bench_data, bench_data_wait
-from .inference import bench_inference
+from .inference import bench_inference, bench_onnx
 from .quality import bench_quality
 from .step import bench_step
 
@@ -87,6 +87,8 @@ def run(
             sizes = [(128, 96), (256, 192)] if quick else [(1024, 768), (3000, 2000)]
             inference_rows, details["inference_split_s"] = bench_inference(generator, pairs[0][0], sizes, n, tmp)
             rows += inference_rows
+            if dev.type == "cpu":  # onnxruntime runs on the CPU here: beside torch on the same CPU
+                rows += bench_onnx(generator, pairs[0][0], sizes, n, tmp)
             details["section_s"]["inference"] = clock.lap()
         if "quality" in sections:
             kwargs |= {"epochs": 1} if quick else {}

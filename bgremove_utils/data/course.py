@@ -9,8 +9,8 @@ import os
 from functools import cache
 from pathlib import Path
 
-from ..paths import default_real_objects_dir, default_real_train_dir
-from .real_download import CATALOGUE, in_place, read_catalogue
+from ..paths import default_real_objects_dir, default_real_train_dir, default_real_val_dir
+from .real_download import CATALOGUE, in_place, pair_paths, read_catalogue
 from .sample import make_sample
 
 GET_THE_REST = "python -m bgremove_utils download real"
@@ -63,3 +63,13 @@ def _not_shipped(folder: Path) -> frozenset[str]:
     if not (folder / CATALOGUE).is_file():
         return frozenset()
     return frozenset(row["stem"] for row in read_catalogue(folder) if row.get("shipped") == "no")
+
+
+def shipped_photos(folder: Path | None = None) -> list[Path]:
+    """The real test photographs that ship with the course (DAVIS video frames, CC BY 4.0), as
+    listed in the manifest of `folder` (default: data/real-val), those that are there: what every
+    copy of the course has, for examples on a page or a test."""
+    folder = folder or default_real_val_dir()
+    rows = read_catalogue(folder) if (folder / CATALOGUE).is_file() else []
+    photos = [pair_paths(folder, row)[0] for row in rows if row.get("shipped") == "yes"]
+    return [path for path in photos if path.is_file()]

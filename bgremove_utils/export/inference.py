@@ -1,6 +1,7 @@
 """Cutting out pictures with a trained generator: `process_and_generate` writes an RGBA PNG the size
 of the input (alpha from the network, refined at the photo's resolution; colour from the photo,
 un-blended from the old background where the matte is soft); `process_folder` does a whole folder.
+The generator is a GModel run by torch, or an exported ONNX file run by onnxruntime: the same path.
 """
 
 from __future__ import annotations
@@ -22,22 +23,33 @@ from ..models.checkpoint import load_generator
 from ..models.networks import GModel
 from ..paths import default_checkpoint_dir
 from ..settings import BEST_CHECKPOINT, resolve_device
+from .onnx import OnnxGenerator
 from .refine import soft_colours, upsample_matte
+
+Generator = GModel | OnnxGenerator  # what the export runs: torch's model, or the ONNX file's
 
 
 @lru_cache(maxsize=4)
-def _cached_generator(path: str, mtime: float, device: str) -> GModel:
+def _cached_generator(path: str, mtime: float, device: str) -> Generator:
+    if Path(path).suffix.lower() == ".onnx":
+        return OnnxGenerator(path)
     return load_generator(path, device)
 
 
-def get_generator(generator: GModel | str | os.PathLike | None = None, device: str | None = None) -> GModel:
-    """A GModel as given, or loaded (once, then cached) from a checkpoint path; None means the
-    course's default, <project>/checkpoints/best.pt."""
-    if isinstance(generator, torch.nn.Module):
+def get_generator(generator: Generator | str | os.PathLike | None = None, device: str | None = None) -> Generator:
+    """A generator as given, or loaded (once, then cached) from a path: a checkpoint, or an ONNX
+    file of `export_onnx` (a name ending in .onnx, run by onnxruntime on the CPU whatever
+    `device`); None means the course's default, <project>/checkpoints/best.pt."""
+    if isinstance(generator, (torch.nn.Module, OnnxGenerator)):
         return generator
     path = Path(generator) if generator is not None else default_checkpoint_dir() / BEST_CHECKPOINT
     mtime = path.stat().st_mtime if path.exists() else 0.0
     return _cached_generator(str(path), mtime, str(resolve_device(device or "auto")))
+
+
+def _device(generator: Generator) -> torch.device:
+    """Where the generator computes: its weights' device, or the CPU for onnxruntime."""
+    return generator.device if isinstance(generator, OnnxGenerator) else next(generator.parameters()).device
 
 
 def _to_tensor(photo: Image.Image, device: torch.device) -> torch.Tensor:
@@ -46,14 +58,14 @@ def _to_tensor(photo: Image.Image, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _network_matte(generator: GModel, photo: Image.Image, size: int) -> torch.Tensor:
+def _network_matte(generator: Generator, photo: Image.Image, size: int) -> torch.Tensor:
     """The network's alpha (1, 1, S, S) for the photo resized to its size S."""
-    x = _to_tensor(photo.resize((size, size), Image.BILINEAR), next(generator.parameters()).device)
+    x = _to_tensor(photo.resize((size, size), Image.BILINEAR), _device(generator))
     return generator.predict(x)[:, 3:]
 
 
 @torch.no_grad()
-def _full_matte(generator: GModel, photo: Image.Image, refine: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _full_matte(generator: Generator, photo: Image.Image, refine: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The network's alpha brought to the picture's own size, (1, 1, H, W): with `refine`, refined
     with the picture as the guide (see `refine.upsample_matte`), else upsampled bilinearly; and the
     picture as a tensor (1, 3, H, W) when refining, for its colours, else None (not needed)."""
@@ -65,7 +77,7 @@ def _full_matte(generator: GModel, photo: Image.Image, refine: bool) -> tuple[to
     return upsample_matte(full, alpha_small), full
 
 
-def _cut_out_arrays(generator: GModel, photo: Image.Image, refine: bool) -> tuple[np.ndarray, np.ndarray]:
+def _cut_out_arrays(generator: Generator, photo: Image.Image, refine: bool) -> tuple[np.ndarray, np.ndarray]:
     """Colours (H, W, 3) and alpha (H, W), uint8, at the picture's own size: the picture's own
     colours, changed only at the soft pixels when refining."""
     alpha, full = _full_matte(generator, photo, refine)
@@ -81,7 +93,7 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return x[0].permute(1, 2, 0).mul(255).add_(0.5).clamp_(0, 255).byte().cpu().numpy()
 
 
-def predict_matte(generator: GModel, photo: Image.Image, refine: bool = True) -> np.ndarray:
+def predict_matte(generator: Generator, photo: Image.Image, refine: bool = True) -> np.ndarray:
     """Alpha (H, W) uint8 for an RGB picture of any size: the network sees it resized to its
     training size; its alpha is brought back to the picture's own size, refined with the picture
     as the guide or, without `refine`, upsampled bilinearly."""
@@ -90,7 +102,7 @@ def predict_matte(generator: GModel, photo: Image.Image, refine: bool = True) ->
 
 def cut_out(
     photo: Image.Image,
-    generator: GModel | str | os.PathLike | None = None,
+    generator: Generator | str | os.PathLike | None = None,
     device: str | None = None,
     refine: bool = True,
 ) -> Image.Image:
@@ -140,14 +152,15 @@ def _check_png_name(target: Path) -> None:
 def process_and_generate(
     input_image_path: str | os.PathLike,
     output_image_path: str | os.PathLike,
-    generator: GModel | str | os.PathLike | None = None,
+    generator: Generator | str | os.PathLike | None = None,
     device: str | None = None,
     refine: bool = True,
 ) -> Path:
     """Remove the background of one picture and save it as an RGBA PNG the size of the input
     (as displayed: EXIF rotation applied). Returns the path written.
 
-    `generator` is a GModel or a checkpoint path (default: the course's best checkpoint). The
+    `generator` is a GModel, a checkpoint path (default: the course's best checkpoint), or an
+    ONNX file of `export_onnx` (or its OnnxGenerator), run by onnxruntime. The
     output is written atomically, its folder created; its name must end in .png, and an existing
     folder (or a path ending in a slash) as output gets `<stem>.png` inside it. It may never be the
     input file itself, and the input is only read. `refine=False`: the plain export, the matte
@@ -178,7 +191,7 @@ class FolderReport:
 def process_folder(
     input_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
-    generator: GModel | str | os.PathLike | None = None,
+    generator: Generator | str | os.PathLike | None = None,
     device: str | None = None,
     progress: bool = True,
     refine: bool = True,

@@ -4,6 +4,7 @@ and a conditional residual discriminator `DModel` that scores patches of a candi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -77,11 +78,7 @@ class GModel(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The four output channels before the sigmoid, (B, 4, H, W); the losses use these."""
-        step = 2**self.config.depth
-        if x.shape[-1] % step or x.shape[-2] % step:
-            raise ValueError(
-                f"GModel of depth {self.config.depth} needs H and W divisible by {step}, got {tuple(x.shape[-2:])}"
-            )
+        check_side(x.shape, self.config.depth)
         mean, spread = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True) + 0.05
         skips = [self.stem((x - mean) / spread)]  # (B, C0, H, W)
         for down in self.downs:
@@ -106,11 +103,23 @@ class GModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            if not mirror:
-                return self(x).float()
-            return (self(x).float() + self(x.flip(3)).float().flip(3)) / 2
+            return mirror_mean(self, x) if mirror else self(x).float()
         finally:
             self.train(was_training)
+
+
+def check_side(shape: torch.Size | tuple[int, ...], depth: int) -> None:
+    """A ValueError unless the picture's height and width are multiples of 2**depth: the U-Net
+    halves them `depth` times and its skips must meet the decoder's outputs at the same size."""
+    step = 2**depth
+    if shape[-1] % step or shape[-2] % step:
+        raise ValueError(f"GModel of depth {depth} needs H and W divisible by {step}, got {tuple(shape[-2:])}")
+
+
+def mirror_mean(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The mean of `forward` on each picture and on its mirror image, flipped back, (B, C, H, W)
+    float: GModel's test-time augmentation, whichever runtime runs the network."""
+    return (forward(x).float() + forward(x.flip(3)).float().flip(3)) / 2
 
 
 class ResBlock(nn.Module):
