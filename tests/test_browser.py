@@ -101,13 +101,14 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def lab(chromium, tmp_path_factory, sample_root):
+def lab(chromium, tmp_path_factory, sample_root, link_course):
     """`jupyter lab` on a free local port, serving copies of the notebooks (the repository is never
     written), its kernels the current Python with the quick profile, one thread and a temporary
     course folder (the sample made already, as a learner's second visit would find it);
     every Jupyter and IPython folder temporary too. Stopped with its kernels at the end."""
     base = tmp_path_factory.mktemp("jupyterlab")
     shutil.copytree(sample_root, base / "course" / "data" / "sample")
+    link_course(base / "course")  # the repository's real photographs, linked
     root, settings, jupyter = base / "lab", base / "settings", base / "jupyter"
     (root / "notebooks").mkdir(parents=True)
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):

@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from bgremove_utils.training.gan import GAN
 from bgremove_utils.training.loop import train
 from bgremove_utils.training.losses import reconstruction_losses
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -148,7 +150,7 @@ def test_a_one_process_group_trains_with_ddp_and_is_destroyed_even_on_error(
 
 TWO_RANKS_FROM_NOTHING = """
 import json, os, sys, time
-from bgremove_utils.data import sample
+from bgremove_utils.data import course, sample
 from bgremove_utils.training import loop
 
 real = sample.make_sample
@@ -160,7 +162,7 @@ def make_sample():  # the course's default sample, smaller: the same code, the s
         log.write(json.dumps({"rank": int(os.environ["RANK"]), "start": start, "end": time.time()}) + "\\n")
     return root
 
-loop.make_sample = make_sample
+course.make_sample = make_sample
 loop.train(profile="quick", epochs=1, image_size=32, batch_size=4, device="cpu", progress=False, sample_every=0)
 """
 
@@ -171,7 +173,12 @@ def test_two_ranks_from_an_empty_data_folder_make_the_sample_once_rank_0_first(t
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [str(torchrun), "--nproc_per_node=2", "--standalone", str(script), str(tmp_path / "calls.jsonl")]
     clean = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}
-    home = tmp_path / "course"  # no data/ in it yet
+    home = tmp_path / "course"  # a clone offline: a few shipped video frames, no sample yet
+    frames = REPOSITORY / "data" / "real-objects"
+    for sub, suffix in (("inputs", ".jpg"), ("targets", ".png")):
+        (home / "data" / "real-objects" / sub).mkdir(parents=True)
+        for path in sorted((frames / sub).glob(f"*{suffix}"))[:24]:
+            shutil.copy(path, home / "data" / "real-objects" / sub / path.name)
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env={**clean, "BGREMOVE_HOME": str(home)}
     )
