@@ -412,3 +412,16 @@ def test_a_folders_own_manifest_json_of_another_kind_is_not_taken_for_the_course
     assert read_manifest(tmp_path) is None
     assert sum(len(pairs) for pairs in find_splits(tmp_path).values()) == 10
     assert "pairs to use" in str(inspect_data(tmp_path))
+
+
+def test_real_photographs_of_one_source_are_scored_apart(tmp_path):
+    for folder in ("inputs", "targets"):
+        (tmp_path / folder).mkdir()
+    stems = ["portrait_001", "portrait_002", "davis_cows_00001", "horse_007"]
+    for stem in stems:
+        _photo(tmp_path / "inputs" / f"{stem}.jpg", size=(16, 16))
+        _square_mask(tmp_path / "targets" / f"{stem}.png", size=16)
+    assert [p.stem for p, _ in real_loader(tmp_path, 16, source="portrait").dataset.pairs] == stems[:2]
+    assert [p.stem for p, _ in real_loader(tmp_path, 16, source="davis").dataset.pairs] == ["davis_cows_00001"]
+    with pytest.raises(DataError, match="source cat"):
+        real_loader(tmp_path, 16, source="cat")

@@ -16,6 +16,7 @@ from ..settings import EVAL_BATCH, GConfig
 from . import course
 from .dataset import PairedImageDataset
 from .pairs import find_pairs
+from .stats import source_of
 
 HALVES = ("choose", "report", "all")
 
@@ -32,16 +33,19 @@ def real_loader(
     half: str = "all",
     batch_size: int = EVAL_BATCH,
     shareable: bool = False,
+    source: str | None = None,
 ) -> DataLoader:
     """The real photographs under `root` with their masks (the two folders found as for training
     pairs), the `half` of them `real_half` names ("all": every one), as a loader that
     `evaluation.metrics.evaluate` scores. `shareable`: only those the course may show in what it
-    publishes (`course.shareable`), for figures."""
+    publishes (`course.shareable`), for figures. `source`: only that kind of picture (`stats.source_of`:
+    "portrait", "davis", "horse", ...), to score each kind apart."""
     if half not in HALVES:
         raise ConfigError(f"half={half!r}: use one of {', '.join(HALVES)}")
     pairs, _ = find_pairs(root, warn=False)
     pairs = [pair for pair in pairs if half == "all" or real_half(pair[0].stem) == half]
     pairs = course.shareable(pairs) if shareable else pairs
+    pairs = [pair for pair in pairs if source is None or source_of(pair[0]) == source]
     if not pairs:
-        raise DataError(f"{root}: no photo with a mask found (half {half!r}).")
+        raise DataError(f"{root}: no photo with a mask found (half {half!r}, source {source or 'any'}).")
     return DataLoader(PairedImageDataset(pairs, image_size, keep_empty=True), batch_size=batch_size, shuffle=False)
