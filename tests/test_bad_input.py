@@ -315,8 +315,8 @@ def test_folder_export_goes_on_past_every_bad_file_and_lists_them_at_the_end(tmp
     report = process_folder(tmp_path / "in", tmp_path / "out", generator, progress=False)
     assert sorted(p.name for p in report.written) == sorted(Path(MAKERS[c][0]).stem + ".png" for c in HANDLED)
     assert sorted(p.name for p, _ in report.failed) == sorted(MAKERS[c][0] for c in REFUSED)
-    for path, message in report.failed:
-        assert str(path) in message
+    for path, message in report.failed:  # each file named as in its folder, the same on every machine
+        assert path.name in message and str(path.parent) not in message
     printed = capsys.readouterr().out
     assert printed.startswith(f"{len(HANDLED)} cut-out(s) written, {len(REFUSED)} file(s) failed")
     assert all(MAKERS[c][0] in printed for c in REFUSED)

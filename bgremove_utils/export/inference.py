@@ -230,8 +230,8 @@ def process_folder(
                     f"{target}: already written from another picture named {path.stem}; rename one of them."
                 )
             report.written.append(process_and_generate(path, target, model, refine=refine))
-        except BgRemoveError as exc:
-            report.failed.append((path, str(exc)))
+        except BgRemoveError as exc:  # its file named as in the folder: the report reads the same on any machine
+            report.failed.append((path, str(exc).replace(str(path), path.name)))
     if progress or report.failed:
         print(report)
     return report
