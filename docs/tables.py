@@ -642,29 +642,188 @@ def gan_later_start(results: dict) -> str:
     return table(header, rows)
 
 
-def readme_offline(results: dict) -> str:
+# -- the course's own data: the shipped and downloaded real pairs (course_data.json) ----------------
+
+# The runs of course_data.json (experiments/real_pairs.py on the course's folders), by what they are.
+COURSE_RUNS = {
+    "offline": "offline_objects_sample",  # the shipped video frames with the drawn sample: a fresh clone's default
+    "objects": "offline_objects",  # the shipped video frames alone
+    "full": "real_train_objects",  # the course's full real set: the downloaded pairs with the video frames
+    "full_nogan": "real_train_objects_nogan",
+    # the downloaded pairs without the video frames: real_pairs.json's runs of the profile on the same 1,393 pairs
+    "train_only": ("real_pairs", PROFILE_RUNS["real"]),
+}
+SOURCES = {"all": "all", "portrait": "portraits", "davis": "video frames", "horse": "horses"}
+
+
+def course_runs(results: dict, what: str) -> list[dict]:
+    file, name = COURSE_RUNS[what] if isinstance(COURSE_RUNS[what], tuple) else ("course_data", COURSE_RUNS[what])
+    runs = sorted((r for r in results[file] if r["name"] == name), key=lambda r: r["seed"])
+    if not runs:
+        found = sorted({r["name"] for r in results[file]})
+        raise KeyError(f"docs/results/{file}.json has no run named {name!r} (it has {found}): edit COURSE_RUNS")
+    return runs
+
+
+def course_baseline(results: dict, split: str, name: str = "iou") -> float:
+    """The colour threshold's score on a split of the real test photographs (the same in every run)."""
+    values = {r["scores"][split]["baseline"][name] for r in results["course_data"]}
+    if len(values) != 1:
+        raise ValueError(f"course_data.json: the baseline's {name} on {split} differs between runs: {sorted(values)}")
+    return values.pop()
+
+
+def seeds_note(runs: list[dict]) -> str:
+    return "one random seed" if len(runs) == 1 else f"mean of {len(runs)} random seeds"
+
+
+def train_minutes(runs: list[dict]) -> str:
+    """The minutes of the runs timed on both cores (`threads` 2) with nothing else running; runs made
+    one thread each, two at a time, took three to six times as long and say nothing of a learner's."""
+    timed = [r["train_s"] / 60 for r in runs if r.get("threads", 1) >= 2]
+    return f"{span(timed, 1)} min" if timed else "not timed alone"
+
+
+def sample_offline(results: dict) -> str:
     report = real(real_runs(results, PROFILE_RUNS["sample"]), "report/all")
     threshold = baseline(results, "report/all")
-    return f"{num(statistics.mean(report))}, against {num(threshold)} for a trivial colour threshold"
+    return f"{mean_sd(report)}, against {num(threshold)} for a trivial colour threshold ({len(report)} random seeds)"
 
 
-def readme_real_pairs(results: dict) -> str:
-    runs = real_runs(results, PROFILE_RUNS["real"])
-    count = "one run" if len(runs) == 1 else f"mean of {len(runs)} random seeds"
+def readme_offline(results: dict) -> str:
+    runs = course_runs(results, "offline")
     return (
-        f"{mean_sd(real(runs, 'report/all'))} on the same photographs ({count}, "
-        f"{span([r['train_s'] / 60 for r in runs], 1)} minutes of training)"
+        f"{mean_sd(real(runs, 'report/all'))} on the report half of the real test photographs "
+        f"({seeds_note(runs)}; a colour threshold: {num(course_baseline(results, 'report/all'))})"
     )
+
+
+def readme_full(results: dict) -> str:
+    runs = course_runs(results, "full")
+    return f"{mean_sd(real(runs, 'report/all'))} on the same photographs ({seeds_note(runs)})"
+
+
+def readme_minutes(results: dict) -> str:
+    return train_minutes(course_runs(results, "full") + course_runs(results, "offline")).replace("min", "minutes")
 
 
 def readme_gan(results: dict) -> str:
-    gan, nogan = real_runs(results, PROFILE_RUNS["real"]), real_runs(results, PROFILE_RUNS["real_nogan"])
+    gan, nogan = course_runs(results, "full"), course_runs(results, "full_nogan")
     iou = [statistics.mean(real(runs, "report/all")) for runs in (nogan, gan)]
     holes = [statistics.mean(real(runs, "report/all", "holes")) for runs in (nogan, gan)]
     return (
-        f"IoU {num(iou[0])} against {num(iou[1])} with it, but {percent(*holes)} holes in the objects, "
-        f"over {len(gan)} random seeds"
+        f"{percent(*holes)} holes in the objects and IoU {num(iou[0])} against {num(iou[1])} with it, on the course's "
+        f"full real set ({seeds_note(gan)})"
     )
+
+
+def course_offline(results: dict) -> str:
+    """What a fresh clone can train on, compared on the choose half: the drawn sample, the shipped video frames,
+    both (one random seed each; the sample's own runs are real_pairs.json's, scored on the same photographs)."""
+    header = ["trained on", "random seed", *(f"choose, {label}" for label in SOURCES.values()), "report, all"]
+    arms = [
+        ("the drawn sample alone", real_runs(results, PROFILE_RUNS["sample"])[:1]),
+        ("the video frames and the drawn sample (the default offline)", course_runs(results, "offline")[:1]),
+    ]
+    rows = [
+        [
+            label,
+            str(runs[0]["seed"]),
+            *(num(real(runs, f"choose/{s}")[0]) for s in SOURCES),
+            num(real(runs, "report/all")[0]),
+        ]
+        for label, runs in arms
+    ]
+    base = [num(course_baseline(results, f"choose/{s}")) for s in SOURCES]
+    rows.append(["colour threshold", "", *base, num(course_baseline(results, "report/all"))])
+    return table(header, rows)
+
+
+def course_sets(results: dict, arms: tuple[str, ...] = ("offline", "train_only", "full")) -> str:
+    """The `cpu` profile on each of the course's training sets, on the report half, per kind of photograph."""
+    labels = {
+        "offline": "the video frames and the drawn sample (offline)",
+        "train_only": "the downloaded pairs alone (portraits, fashion photos, horses)",
+        "full": "the downloaded pairs and the video frames (the course's full set)",
+        "full_nogan": "the full set, without the GAN (`--adv-weight 0`)",
+        "objects": "the shipped video frames alone",
+    }
+    header = [
+        "trained on",
+        "random seeds",
+        *(f"IoU, {label}" for label in SOURCES.values()),
+        "Conn",
+        "Holes",
+        "training",
+    ]
+    rows = []
+    for what in arms:
+        runs = course_runs(results, what)
+        ious = [mean_sd(real(runs, f"report/{s}")) for s in SOURCES]
+        conn, holes = mean_sd(real(runs, "report/all", "conn"), 0), mean_sd(real(runs, "report/all", "holes"), 2)
+        rows.append([labels[what], ", ".join(str(r["seed"]) for r in runs), *ious, conn, holes, train_minutes(runs)])
+    base = [num(course_baseline(results, f"report/{s}")) for s in SOURCES]
+    conn, holes = (
+        num(course_baseline(results, "report/all", "conn"), 0),
+        num(course_baseline(results, "report/all", "holes"), 2),
+    )
+    rows.append(["colour threshold", "", *base, conn, holes, ""])
+    return table(header, rows)
+
+
+def course_profile(results: dict) -> str:
+    """The `cpu` profile on the course's data, offline and with the full set: notebook 3's first table."""
+    header = ["`cpu` profile, 3 random seeds, trained on", "its own test split IoU", "real photos IoU, report half"]
+    header += ["real photos Holes", "training"]
+    rows = []
+    for what, label in (
+        ("offline", "the shipped video frames and the drawn sample"),
+        ("full", "the course's full real set"),
+    ):
+        runs = course_runs(results, what)
+        rows.append(
+            [
+                label,
+                mean_sd(real(runs, "test")),
+                mean_sd(real(runs, "report/all")),
+                mean_sd(real(runs, "report/all", "holes"), 2),
+                train_minutes(runs),
+            ]
+        )
+    rows.append(
+        [
+            "colour threshold",
+            "",
+            num(course_baseline(results, "report/all")),
+            num(course_baseline(results, "report/all", "holes"), 2),
+            "",
+        ]
+    )
+    return table(header, rows)
+
+
+def course_gan(results: dict) -> str:
+    """The GAN against the same training without it on the course's full real set, 3 random seeds."""
+    header = ["run", "real photos IoU", "video frames", "portraits", "horses", "Holes", "Conn", "D's loss, last third"]
+    header += ["training"]
+    rows = []
+    for what, label in (("full", "GAN (the profile's `--adv-weight 10`)"), ("full_nogan", "no GAN (`--adv-weight 0`)")):
+        runs = course_runs(results, what)
+        d_loss = mean_sd([r["loss_d_last_third"] for r in runs]) if "loss_d_last_third" in runs[0] else "no D"
+        rows.append(
+            [
+                label,
+                mean_sd(real(runs, "report/all")),
+                mean_sd(real(runs, "report/davis")),
+                mean_sd(real(runs, "report/portrait")),
+                mean_sd(real(runs, "report/horse")),
+                mean_sd(real(runs, "report/all", "holes"), 2),
+                mean_sd(real(runs, "report/all", "conn"), 0),
+                d_loss,
+                train_minutes(runs),
+            ]
+        )
+    return table(header, rows)
 
 
 RENDERERS = {
@@ -700,8 +859,14 @@ RENDERERS = {
     "mirror_real": mirror_real,
     "resolution_real": resolution_real,
     "readme_offline": readme_offline,
-    "readme_real_pairs": readme_real_pairs,
+    "sample_offline": sample_offline,
+    "readme_full": readme_full,
+    "readme_minutes": readme_minutes,
     "readme_gan": readme_gan,
+    "course_offline": course_offline,
+    "course_sets": course_sets,
+    "course_gan": course_gan,
+    "course_profile": course_profile,
 }
 
 

@@ -1,8 +1,8 @@
-"""The README's first picture: a test picture of the course's sample cut out by the model trained on
-the sample, and real photographs (shipped by matplotlib and scikit-image, never trained on) cut out
-by that model and by the same profile trained on a folder of real pairs.
+"""The README's first picture: real test photographs that no training saw (the report half's frames
+of DAVIS validation videos, which the course may publish) cut out at their own size by the model
+trained offline on what ships with the course and by the one trained on the course's full real set.
 
-    python experiments/front_figure.py SAMPLE_MODEL.pt REAL_PAIRS_MODEL.pt [--out docs/images/front.png]
+    python experiments/front_figure.py OFFLINE_MODEL.pt FULL_MODEL.pt [--out docs/images/front.png]
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bgremove_utils.data.pairs import find_splits  # noqa: E402
-from bgremove_utils.data.photos import photo as course_photo  # noqa: E402
-from bgremove_utils.data.sample import make_sample  # noqa: E402
+from bgremove_utils.data.real import real_loader  # noqa: E402
 from bgremove_utils.export.inference import cut_out  # noqa: E402
 from bgremove_utils.models.checkpoint import load_generator  # noqa: E402
+from bgremove_utils.paths import default_real_val_dir  # noqa: E402
 
 
 def on_grey(cutout: Image.Image) -> np.ndarray:
@@ -40,33 +39,34 @@ def save_small(fig: plt.Figure, path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sample_model")
-    parser.add_argument("real_model")
+    parser.add_argument("offline_model")
+    parser.add_argument("full_model")
     parser.add_argument("--out", default="docs/images/front.png")
-    parser.add_argument("--test-index", type=int, default=3, help="which test picture of the sample")
+    parser.add_argument("--photos", nargs="+", help="file stems of the test photographs (default: four videos)")
     args = parser.parse_args()
-    on_sample, on_real = load_generator(args.sample_model), load_generator(args.real_model)
-    test_photo = Image.open(find_splits(make_sample())["test"][args.test_index][0]).convert("RGB")
-    rows = [("a test picture of the sample", test_photo, [("trained on the sample", on_sample)])]
-    for name in ("grace_hopper.jpg", "motorcycle"):
-        picture = Image.fromarray(course_photo(name))
-        rows.append(
-            (
-                f"a real photograph ({name.split('.')[0]})",
-                picture,
-                [("trained on the sample", on_sample), ("trained on real pairs", on_real)],
-            )
-        )
-    fig, axes = plt.subplots(len(rows), 3, figsize=(8.4, 2.9 * len(rows)), dpi=72)
-    for (title, picture, models), row in zip(rows, axes):
+    models = {
+        "trained offline": load_generator(args.offline_model),
+        "on the full real set": load_generator(args.full_model),
+    }
+    pairs = real_loader(default_real_val_dir(), half="report", shareable=True).dataset.pairs
+    first = {}  # each video's first frame of the report half
+    for photo, _ in pairs:
+        first.setdefault(photo.stem.rsplit("_", 1)[0], photo)
+    chosen = [p for p, _ in pairs if p.stem in args.photos] if args.photos else [first[v] for v in FRONT_VIDEOS]
+    photos = [Image.open(photo).convert("RGB") for photo in chosen]
+    fig, axes = plt.subplots(len(photos), 3, figsize=(9.6, 2.0 * len(photos)), dpi=72, squeeze=False)
+    for picture, row in zip(photos, axes):
         row[0].imshow(picture)
-        row[0].set_title(title, fontsize=9)
-        for ax, (label, model) in zip(row[1:], models):
+        row[0].set_title("real test photograph", fontsize=9)
+        for ax, (label, model) in zip(row[1:], models.items()):
             ax.imshow(on_grey(cut_out(picture, model)))
             ax.set_title(f"cut out, {label}", fontsize=9)
         for ax in row:
             ax.axis("off")
     save_small(fig, args.out)
+
+
+FRONT_VIDEOS = ("davis_camel", "davis_dog", "davis_kite-surf", "davis_soapbox")  # an animal each, a sport, a crowd
 
 
 if __name__ == "__main__":

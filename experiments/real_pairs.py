@@ -153,9 +153,11 @@ def main() -> None:
             "epochs": len(history),
             "train_s": round(seconds, 1),
             "val_iou": round(history[-1]["val_iou"], 4),
-            "loss_d_last_third": round(sum(r["loss_d"] for r in third) / len(third), 4),
+            "threads": torch.get_num_threads(),  # its minutes compare only with runs of as many threads
             "scores": scores,
         }
+        if "loss_d" in history[-1]:  # no D is built without the GAN (adv_weight=0)
+            entry["loss_d_last_third"] = round(sum(r["loss_d"] for r in third) / len(third), 4)
         runs = json.loads(out.read_text()) if out.exists() else []
         runs = [r for r in runs if (r["name"], r["seed"]) != (args.name, seed)] + [entry]
         out.write_text(json.dumps(runs, indent=1) + "\n")

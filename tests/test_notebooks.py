@@ -64,6 +64,24 @@ def test_no_code_cell_is_longer_than_30_lines(path):
     assert max(lengths) <= 30, f"a cell of {max(lengths)} lines: move that code into bgremove_utils"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=lambda p: p.stem)
+def test_no_markdown_cell_is_longer_than_25_lines(path):
+    long = [_source(cell)[:60] for cell in _cells(path, "markdown") if len(_source(cell).splitlines()) > 25]
+    assert not long, f"markdown cells over 25 lines: split them at a heading or a paragraph: {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=lambda p: p.stem)
+def test_no_stored_output_shows_a_path_of_the_machine_that_ran_it(path):
+    """A learner's run prints its own folders; a stored /tmp/... or /home/... path is another machine's."""
+    found = [
+        match.group(0)
+        for cell in _cells(path, "code")
+        for out in cell.get("outputs", [])
+        for match in re.finditer(r"(?:/tmp/|/home/|/work/|/Users/|[A-Z]:\\)\S*", _text(out))
+    ]
+    assert not found, f"stored outputs print paths of the machine that ran them: {found[:3]}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_colab_install_runs_in_colab_only(path):
     setup = next(_source(cell) for cell in _cells(path, "code") if "pip install" in _source(cell))
@@ -165,9 +183,12 @@ def test_the_gan_step_notebook_3_writes_out_is_the_one_train_runs(tiny_loaders):
 def _notebook_namespace(name: str, starts: tuple[str, ...]) -> dict:
     """Exec the cells of a chapter that start with `starts` (its class and def cells), as its kernel does."""
     import torch
+    import torch.nn.functional as F
     from torch import nn
 
-    namespace = {"torch": torch, "nn": nn}
+    from bgremove_utils.training.losses import EDGE_WEIGHT, edge_band
+
+    namespace = {"torch": torch, "nn": nn, "F": F, "EDGE_WEIGHT": EDGE_WEIGHT, "edge_band": edge_band}
     for cell in _cells(ROOT / "notebooks" / name, "code"):
         if _source(cell).startswith(starts):
             exec(_source(cell), namespace)
@@ -196,6 +217,29 @@ def test_the_blocks_notebook_2_writes_are_the_packages():
         assert count_parameters(mine) == count_parameters(package)
         with torch.no_grad():
             assert torch.allclose(mine(*inputs), package(*inputs), atol=1e-6)
+
+
+def test_the_losses_notebook_2_writes_out_are_the_packages():
+    """Notebook 2 writes D's loss and G's five terms in front of the learner: on random logits and
+    cut-outs (with a soft edge, an empty and a full matte), each equals the package's."""
+    import torch
+
+    from bgremove_utils.training.losses import discriminator_loss, generator_loss, reconstruction_losses
+
+    ours = _notebook_namespace("02_model_building.ipynb", ("def ",))
+    torch.manual_seed(0)
+    logits, target = 3 * torch.randn(4, 4, 32, 32), torch.rand(4, 4, 32, 32)
+    target[:, 3] = (target[:, 3] > 0.6).float()
+    target[1, 3], target[2, 3] = 0.0, 1.0
+    target[3, 3, :, 16] = 0.5  # a soft column
+    real, fake = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
+    mine = ours["reconstruction"](logits, target)
+    for name, value in reconstruction_losses(logits, target).items():
+        torch.testing.assert_close(mine[name], value)
+    torch.testing.assert_close(ours["d_loss"](real, fake), discriminator_loss(real, fake))
+    total, terms = generator_loss(fake, logits, target, rec_weight=100.0, adv_weight=10.0)
+    torch.testing.assert_close(ours["adversarial"](fake), terms["g_adv"])
+    torch.testing.assert_close(10 * ours["adversarial"](fake) + 100 * sum(mine.values()), total)
 
 
 def test_notebook_3_overfits_one_batch_to_an_alpha_iou_of_0_98(tiny_loaders):
