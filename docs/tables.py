@@ -44,7 +44,7 @@ REAL_PAIRS_CHOICES = {
     "e11": "360 steps (11 epochs), with the builtin unlabelled photos",
     "e11_nounl": "360 steps, without unlabelled photos",
     "e11_nounl_noadv": "360 steps, without unlabelled photos or the GAN",
-    "e11_nounl_comp": "360 steps, without unlabelled photos, cut-outs pasted on new backgrounds (`--composite`)",
+    "e11_nounl_comp": "360 steps, without unlabelled photos, cut-outs on new backgrounds (`--composite`, taken out)",
     "r96_nounl": "360 steps, without unlabelled photos, at 96 pixels",
     "real": "750 steps (22 epochs), without unlabelled photos",
     "zoom50_mirror": "750 steps, half the pictures zoomed out to 0.5-1 of their side, the frame mirrored",
@@ -647,7 +647,6 @@ def gan_later_start(results: dict) -> str:
 # The runs of course_data.json (experiments/real_pairs.py on the course's folders), by what they are.
 COURSE_RUNS = {
     "offline": "offline_objects_sample",  # the shipped video frames with the drawn sample: a fresh clone's default
-    "objects": "offline_objects",  # the shipped video frames alone
     "full": "real_train_objects",  # the course's full real set: the downloaded pairs with the video frames
     "full_nogan": "real_train_objects_nogan",
     # the downloaded pairs without the video frames: real_pairs.json's runs of the profile on the same 1,393 pairs
@@ -746,7 +745,6 @@ def course_sets(results: dict, arms: tuple[str, ...] = ("offline", "train_only",
         "train_only": "the downloaded pairs alone (portraits, fashion photos, horses)",
         "full": "the downloaded pairs and the video frames (the course's full set)",
         "full_nogan": "the full set, without the GAN (`--adv-weight 0`)",
-        "objects": "the shipped video frames alone",
     }
     header = [
         "trained on",
@@ -773,7 +771,7 @@ def course_sets(results: dict, arms: tuple[str, ...] = ("offline", "train_only",
 
 def course_profile(results: dict) -> str:
     """The `cpu` profile on the course's data, offline and with the full set: notebook 3's first table."""
-    header = ["`cpu` profile, 3 random seeds, trained on", "its own test split IoU", "real photos IoU, report half"]
+    header = ["`cpu` profile, trained on", "random seeds", "its own test split IoU", "real photos IoU, report half"]
     header += ["real photos Holes", "training"]
     rows = []
     for what, label in (
@@ -784,6 +782,7 @@ def course_profile(results: dict) -> str:
         rows.append(
             [
                 label,
+                ", ".join(str(r["seed"]) for r in runs),
                 mean_sd(real(runs, "test")),
                 mean_sd(real(runs, "report/all")),
                 mean_sd(real(runs, "report/all", "holes"), 2),
@@ -793,6 +792,7 @@ def course_profile(results: dict) -> str:
     rows.append(
         [
             "colour threshold",
+            "",
             "",
             num(course_baseline(results, "report/all")),
             num(course_baseline(results, "report/all", "holes"), 2),
