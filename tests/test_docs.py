@@ -44,11 +44,18 @@ def test_a_number_changed_in_the_json_changes_the_blocks_that_show_it(results):
     changed = copy.deepcopy(results)
     run = next(r for r in changed["real_pairs"] if r["name"] == tables.PROFILE_RUNS["real"])
     run["scores"]["report/all"]["model"]["iou"] -= 0.2
-    expected = {"README.md: readme_real_pairs", "README.md: readme_gan", "docs/real-photos.md: real_pairs"}
+    expected = {"docs/real-photos.md: real_pairs", "docs/real-photos.md: course_sets", "docs/gan.md: gan_seeds"}
     assert expected <= set(tables.check(results=changed))
     sample = next(r for r in changed["real_pairs"] if r["name"] == tables.PROFILE_RUNS["sample"])
     sample["scores"]["report/all"]["model"]["iou"] += 0.2
-    assert {"README.md: readme_offline", "docs/profiles.md: cpu_profile"} <= set(tables.check(results=changed))
+    expected = {"docs/real-photos.md: sample_offline", "docs/profiles.md: cpu_profile"}
+    assert expected <= set(tables.check(results=changed))
+
+    changed = copy.deepcopy(results)  # the course's own runs: the README's bottom line
+    full = next(r for r in changed["course_data"] if r["name"] == tables.COURSE_RUNS["full"])
+    full["scores"]["report/all"]["model"]["iou"] -= 0.2
+    expected = {"README.md: readme_full", "README.md: readme_gan", "docs/gan.md: course_gan"}
+    assert expected <= set(tables.check(results=changed))
 
 
 def test_a_run_named_but_not_measured_is_an_error_naming_it(results, monkeypatch):
