@@ -23,6 +23,16 @@ def project_root() -> Path:
     return cwd
 
 
+def course_relative(path: str | os.PathLike) -> Path:
+    """`path` as the course names it: relative to `project_root()` when inside it (checkpoints/best.pt),
+    else whole. Printed so, a message reads the same on every machine."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(project_root().resolve())
+    except ValueError:
+        return path
+
+
 def default_data_dir() -> Path:
     return project_root() / "data"
 

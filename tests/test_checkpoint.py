@@ -2,6 +2,7 @@
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,9 @@ def test_outside_colab_nothing_is_mounted_uploaded_or_downloaded(tmp_path, capsy
     assert colab.upload_checkpoint(tmp_path) is None
     colab.offer_download(tmp_path / "best.pt")
     assert "notebooks 4 and 5 find it there" in capsys.readouterr().out
+
+
+def test_outside_colab_the_checkpoint_is_named_as_in_the_course_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BGREMOVE_HOME", str(tmp_path))
+    colab.offer_download(tmp_path / "checkpoints" / "best.pt")  # the same words on every machine
+    assert capsys.readouterr().out.startswith(f"The checkpoint is {Path('checkpoints', 'best.pt')};")

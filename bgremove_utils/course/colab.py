@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..paths import default_checkpoint_dir
+from ..paths import course_relative, default_checkpoint_dir
 from ..settings import BEST_CHECKPOINT
 
 DRIVE = Path("/content/drive")
@@ -40,7 +40,7 @@ def offer_download(path: Path) -> None:
         files.download(str(path))
         print(f"Downloading {path.name}: keep it, and upload it when notebook 4 or 5 asks for a checkpoint.")
     else:
-        print(f"The checkpoint is {path}; notebooks 4 and 5 find it there.")
+        print(f"The checkpoint is {course_relative(path)}; notebooks 4 and 5 find it there.")
 
 
 def upload_checkpoint(folder: Path) -> Path | None:

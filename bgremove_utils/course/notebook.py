@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..models.checkpoint import load_checkpoint, saved_config
-from ..paths import default_checkpoint_dir
+from ..paths import course_relative, default_checkpoint_dir
 from ..settings import BEST_CHECKPOINT
 from ..training.health import diverged
 from ..training.loop import train
@@ -25,12 +25,12 @@ def ensure_checkpoint(checkpoint_dir: str | os.PathLike | None = None, profile: 
     best = folder / BEST_CHECKPOINT
     if best.is_file():
         refuse_if_diverged(best)
-        print(f"Using {best}.")
+        print(f"Using {course_relative(best)}.")
     elif upload_checkpoint(folder) is not None:
         refuse_if_diverged(best)
-        print(f"Using the uploaded checkpoint, now {best}.")
+        print(f"Using the uploaded checkpoint, now {course_relative(best)}.")
     else:
-        print(f"No checkpoint at {best} yet: training the {profile!r} profile first (about a minute).")
+        print(f"No checkpoint at {course_relative(best)} yet: training the {profile!r} profile first (about a minute).")
         train(profile=profile, checkpoint_dir=str(folder))
     return best
 
