@@ -676,13 +676,6 @@ def seeds_note(runs: list[dict]) -> str:
     return "one random seed" if len(runs) == 1 else f"mean of {len(runs)} random seeds"
 
 
-def train_minutes(runs: list[dict]) -> str:
-    """The minutes of the runs timed on both cores (`threads` 2) with nothing else running; runs made
-    one thread each, two at a time, took three to six times as long and say nothing of a learner's."""
-    timed = [r["train_s"] / 60 for r in runs if r.get("threads", 1) >= 2]
-    return f"{span(timed, 1)} min" if timed else "not timed alone"
-
-
 def sample_offline(results: dict) -> str:
     report = real(real_runs(results, PROFILE_RUNS["sample"]), "report/all")
     threshold = baseline(results, "report/all")
@@ -754,27 +747,26 @@ def course_sets(results: dict, arms: tuple[str, ...] = ("offline", "train_only",
         *(f"IoU, {label}" for label in SOURCES.values()),
         "Conn",
         "Holes",
-        "training",
     ]
     rows = []
     for what in arms:
         runs = course_runs(results, what)
         ious = [mean_sd(real(runs, f"report/{s}")) for s in SOURCES]
         conn, holes = mean_sd(real(runs, "report/all", "conn"), 0), mean_sd(real(runs, "report/all", "holes"), 2)
-        rows.append([labels[what], ", ".join(str(r["seed"]) for r in runs), *ious, conn, holes, train_minutes(runs)])
+        rows.append([labels[what], ", ".join(str(r["seed"]) for r in runs), *ious, conn, holes])
     base = [num(course_baseline(results, f"report/{s}")) for s in SOURCES]
     conn, holes = (
         num(course_baseline(results, "report/all", "conn"), 0),
         num(course_baseline(results, "report/all", "holes"), 2),
     )
-    rows.append(["colour threshold", "", *base, conn, holes, ""])
+    rows.append(["colour threshold", "", *base, conn, holes])
     return table(header, rows)
 
 
 def course_profile(results: dict) -> str:
     """The `cpu` profile on the course's data, offline and with the full set: notebook 3's first table."""
     header = ["`cpu` profile, trained on", "random seeds", "its own test split IoU", "real photos IoU, report half"]
-    header += ["real photos Holes", "training"]
+    header += ["real photos Holes"]
     rows = []
     for what, label in (
         ("offline", "the shipped video frames and the drawn sample"),
@@ -788,7 +780,6 @@ def course_profile(results: dict) -> str:
                 mean_sd(real(runs, "test")),
                 mean_sd(real(runs, "report/all")),
                 mean_sd(real(runs, "report/all", "holes"), 2),
-                train_minutes(runs),
             ]
         )
     rows.append(
@@ -798,7 +789,6 @@ def course_profile(results: dict) -> str:
             "",
             num(course_baseline(results, "report/all")),
             num(course_baseline(results, "report/all", "holes"), 2),
-            "",
         ]
     )
     return table(header, rows)
@@ -807,7 +797,6 @@ def course_profile(results: dict) -> str:
 def course_gan(results: dict) -> str:
     """The GAN against the same training without it on the course's full real set, 3 random seeds."""
     header = ["run", "real photos IoU", "video frames", "portraits", "horses", "Holes", "Conn", "D's loss, last third"]
-    header += ["training"]
     rows = []
     for what, label in (("full", "GAN (the profile's `--adv-weight 10`)"), ("full_nogan", "no GAN (`--adv-weight 0`)")):
         runs = course_runs(results, what)
@@ -822,7 +811,6 @@ def course_gan(results: dict) -> str:
                 mean_sd(real(runs, "report/all", "holes"), 2),
                 mean_sd(real(runs, "report/all", "conn"), 0),
                 d_loss,
-                train_minutes(runs),
             ]
         )
     return table(header, rows)
