@@ -23,6 +23,15 @@ def project_root() -> Path:
     return cwd
 
 
+def repository_file(relative: str | os.PathLike) -> Path:
+    """A file of the course's repository (docs/images/..., say): under `project_root()` (a clone, or
+    Colab's), else beside the installed package (an editable install run from elsewhere)."""
+    for root in (project_root(), Path(__file__).resolve().parents[1]):
+        if (root / relative).is_file():
+            return root / relative
+    raise FileNotFoundError(f"{relative}: not in {project_root()} nor beside the package; run from a clone.")
+
+
 def course_relative(path: str | os.PathLike) -> Path:
     """`path` as the course names it: relative to `project_root()` when inside it (checkpoints/best.pt),
     else whole. Printed so, a message reads the same on every machine."""

@@ -83,3 +83,12 @@ def test_outside_colab_the_checkpoint_is_named_as_in_the_course_folder(tmp_path,
     monkeypatch.setenv("BGREMOVE_HOME", str(tmp_path))
     colab.offer_download(tmp_path / "checkpoints" / "best.pt")  # the same words on every machine
     assert capsys.readouterr().out.startswith(f"The checkpoint is {Path('checkpoints', 'best.pt')};")
+
+
+def test_a_file_of_the_repository_is_found_from_a_course_folder_elsewhere(tmp_path, monkeypatch):
+    from bgremove_utils.paths import repository_file
+
+    monkeypatch.setenv("BGREMOVE_HOME", str(tmp_path))  # a course folder without docs/, as the tests' and CI's
+    assert repository_file("docs/images/gan_holes.png").is_file()  # notebook 2 shows it
+    with pytest.raises(FileNotFoundError, match="no_such.png"):
+        repository_file("docs/images/no_such.png")
