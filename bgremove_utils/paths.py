@@ -35,11 +35,8 @@ def repository_file(relative: str | os.PathLike) -> Path:
 def course_relative(path: str | os.PathLike) -> Path:
     """`path` as the course names it: relative to `project_root()` when inside it (checkpoints/best.pt),
     else whole. Printed so, a message reads the same on every machine."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(project_root().resolve())
-    except ValueError:
-        return path
+    resolved, root = Path(path).resolve(), project_root().resolve()
+    return resolved.relative_to(root) if resolved.is_relative_to(root) else Path(path)
 
 
 def default_data_dir() -> Path:
